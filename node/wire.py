@@ -1,0 +1,213 @@
+"""The message codec and the pyzmq-to-trio socket adapter, shared by nodes, proxy and clients.
+
+This module imports nothing else of the project, so the proxy and the orchestrator can use it
+without pulling in any service.
+
+## Messages
+Messages are Maelstrom's (PROTOCOL.md): a JSON object `{"src", "dest", "body"}` whose body has a
+string `type`, and usually an integer `msg_id` and, on replies, `in_reply_to`. `encode` makes
+compact UTF-8 JSON; `decode` checks the envelope and raises `WireError` with a reason, so that a
+receiver can count garbage and carry on rather than crash. Unknown envelope keys are kept and
+ignored (Maelstrom adds `"id"`).
+
+## Frames
+A native node holds one DEALER socket whose routing id is its node id, connected to the proxy's
+ROUTER. It sends `[dest, json]`; the proxy delivers `[src, json]` where `src` is the routing id
+of the sender (the JSON's `src` may differ: a node may forward a client's message). The proxy
+routes on the frames and parses JSON only when a fault needs the body.
+
+## The trio adapter
+pyzmq has no trio support. `Socket` owns one reader task that waits on `zmq.FD` with
+`trio.lowlevel.wait_readable` and drains while `zmq.EVENTS & POLLIN` into a bounded channel.
+The FD is edge-triggered and only signals that *something* changed: a `send` (or reading
+`EVENTS`) can process the pending incoming edge itself, after which the FD never becomes
+readable again although a message is waiting. So after every send we re-check `EVENTS`, and if
+input is pending we cancel the reader's wait so that it drains. Without this, a node that sends
+while a reply arrives can sleep forever; `tests/test_wire.py` reproduces that wake-up.
+
+Sends that hit the high-water mark wait for the reader to see `POLLOUT` (one task may wait on an
+FD at a time, so senders wait on an event the reader sets). `send_nowait` never waits: it raises
+`zmq.Again` when the queue is full and, on a ROUTER with `ROUTER_MANDATORY`, `zmq.ZMQError` with
+`EHOSTUNREACH` when the peer is not connected; the proxy counts both as losses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+import zmq
+
+# Safety-relevant socket settings, passed explicitly where sockets are made (STYLE.md #7).
+LINGER_MS = 0  # a closing socket never blocks process exit on unsent messages
+HWM_DEFAULT = 100_000
+RECEIVE_QUEUE_MAX = 1024  # frames buffered between the reader task and the consumer
+
+
+class WireError(ValueError):
+    """A message that is not a valid Maelstrom envelope."""
+
+
+Message = dict[str, Any]
+
+
+def encode(msg: Message) -> bytes:
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(data: bytes | str) -> Message:
+    """Parse and check one envelope. Raises `WireError` with the reason."""
+    try:
+        msg = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WireError(f"not JSON: {e}") from None
+    check_envelope(msg)
+    return msg
+
+
+def check_envelope(msg: Any) -> None:
+    if not isinstance(msg, dict):
+        raise WireError(f"a message must be a JSON object, not {type(msg).__name__}")
+    for key in ("src", "dest"):
+        if not isinstance(msg.get(key), str) or not msg[key]:
+            raise WireError(f"{key!r} must be a non-empty string")
+    body = msg.get("body")
+    if not isinstance(body, dict):
+        raise WireError("'body' must be a JSON object")
+    if not isinstance(body.get("type"), str):
+        raise WireError("body 'type' must be a string")
+    for key in ("msg_id", "in_reply_to"):
+        if key in body and body[key] is not None and (
+            not isinstance(body[key], int) or isinstance(body[key], bool)
+        ):
+            raise WireError(f"body {key!r} must be an integer")
+
+
+def reply_body(request: Message, **fields: Any) -> dict[str, Any]:
+    """A reply body to `request`: `<type>_ok` with `in_reply_to` set, plus `fields`."""
+    body: dict[str, Any] = {"type": request["body"]["type"] + "_ok", **fields}
+    if "msg_id" in request["body"]:
+        body["in_reply_to"] = request["body"]["msg_id"]
+    return body
+
+
+def error_body(request: Message, code: int, text: str, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "error", "code": code, "text": text, **fields}
+    if "msg_id" in request["body"]:
+        body["in_reply_to"] = request["body"]["msg_id"]
+    return body
+
+
+def make_socket(
+    ctx: zmq.Context[Any],
+    socket_type: int,
+    *,
+    identity: str | None = None,
+    hwm: int = HWM_DEFAULT,
+    linger_ms: int = LINGER_MS,
+) -> zmq.Socket[Any]:
+    """A zmq socket with this project's explicit safety settings."""
+    sock = ctx.socket(socket_type)
+    sock.setsockopt(zmq.LINGER, linger_ms)
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    if identity is not None:
+        sock.setsockopt(zmq.IDENTITY, identity.encode())
+    return sock
+
+
+class Socket:
+    """A zmq socket usable from trio. Start `serve` in a nursery before receiving.
+
+        async with trio.open_nursery() as nursery:
+            sock = Socket(raw)
+            await nursery.start(sock.serve)
+            await sock.send([b"n2", encode(msg)])
+            frames = await sock.receive()
+    """
+
+    def __init__(self, sock: zmq.Socket[Any], *, receive_queue_max: int = RECEIVE_QUEUE_MAX):
+        self.raw = sock
+        self._fd = int(sock.getsockopt(zmq.FD))
+        self._in_send, self._in_receive = trio.open_memory_channel[list[bytes]](receive_queue_max)
+        self._wait_scope: trio.CancelScope | None = None
+        self._writable: trio.Event | None = None
+        self._closed = False
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The reader task: drains input into the receive queue until the socket closes."""
+        task_status.started()
+        try:
+            while not self._closed:
+                events = self._events()
+                if events & zmq.POLLOUT and self._writable is not None:
+                    self._writable.set()
+                    self._writable = None
+                if events & zmq.POLLIN:
+                    try:
+                        frames = self.raw.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        continue
+                    await self._in_send.send(frames)
+                    continue
+                with trio.CancelScope() as scope:
+                    self._wait_scope = scope
+                    try:
+                        await trio.lowlevel.wait_readable(self._fd)
+                    finally:
+                        self._wait_scope = None
+        except trio.ClosedResourceError:
+            pass
+        finally:
+            self._in_send.close()
+
+    def _events(self) -> int:
+        return int(self.raw.getsockopt(zmq.EVENTS))
+
+    def _kick_reader(self) -> None:
+        # A send may have consumed the FD's edge: if input is waiting, wake the reader.
+        if self._wait_scope is not None:
+            self._wait_scope.cancel()
+
+    def _after_send(self) -> None:
+        if self._wait_scope is not None and self._events() & zmq.POLLIN:
+            self._wait_scope.cancel()
+
+    def send_nowait(self, frames: Sequence[bytes]) -> None:
+        """Send or raise (`zmq.Again` when full, `zmq.ZMQError` when unroutable)."""
+        try:
+            self.raw.send_multipart(frames, flags=zmq.NOBLOCK)
+        finally:
+            self._after_send()
+
+    async def send(self, frames: Sequence[bytes]) -> None:
+        """Send, waiting while the high-water mark is reached."""
+        while True:
+            try:
+                self.send_nowait(frames)
+                break
+            except zmq.Again:
+                if self._writable is None:
+                    self._writable = trio.Event()
+                writable = self._writable
+                self._kick_reader()
+                await writable.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> list[bytes]:
+        """The next multipart message. Raises `trio.EndOfChannel` once the socket is closed."""
+        return await self._in_receive.receive()
+
+    def receive_nowait(self) -> list[bytes]:
+        """Raises `trio.WouldBlock` when nothing is queued."""
+        return self._in_receive.receive_nowait()
+
+    def close(self) -> None:
+        """Close the socket; the reader task ends and `receive` raises `EndOfChannel`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._kick_reader()
+        self.raw.close(linger=LINGER_MS)
