@@ -1,0 +1,262 @@
+"""Reading and writing histories in other tools' formats, and telling the formats apart.
+
+`load(path, fmt=None)` returns a `Loaded(ops, fmt, semantics, default_model, default_init)`;
+`fmt` is one of `FORMATS`, detected from the file name and its first bytes when not given:
+
+| format          | what it is                                                               |
+|-----------------|--------------------------------------------------------------------------|
+| `jsonl`         | ours: `history.jsonl`, one JSON object per line (`checker.history`)       |
+| `edn`           | Jepsen's `history.edn`: a vector or a sequence of op maps (or records     |
+|                 | `#jepsen.history.Op{...}`), or the older `[process type f value]` tuples |
+| `porcupine-etcd`| Porcupine's Jepsen etcd logs: `INFO  jepsen.util - 2 :invoke :cas [3 0]`  |
+| `porcupine-kv`  | Porcupine's kv logs: `{:process 9, :type :invoke, :f :append, :key "0",  |
+|                 | :value "x 9 0 y"}` (one EDN map per line)                               |
+
+Every importer produces `Op`s in our encoding: EDN keywords become strings, the time is the
+event's position in the file when the file has none, and kv operations carry `value = [key, v]`
+(Porcupine's kv logs put the key in `:key`). Each format fixes the semantics the checker uses
+(`knossos` for ours and Jepsen's, `porcupine` for Porcupine's; see `checker.linearizability`)
+and Porcupine's logs fix their model too (`cas-register`, init nil; `kv`, init "").
+
+`dump_elle_json(ops)` writes a history as the JSON array that Jepsen's elle-cli reads with
+`--format json` (keys without colons, one object per operation), so a history can be
+cross-checked with Jepsen's own tools.
+
+Errors are `HistoryError`s whose message is `path:line: what is wrong; what to do`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from checker.history import TYPES, HistoryError, Op, op_from_json
+
+FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
+
+
+@dataclass(slots=True)
+class Loaded:
+    ops: list[Op]
+    fmt: str
+    semantics: str
+    default_model: str | None = None
+    default_init: Any = None
+
+
+_ETCD = re.compile(
+    r"^INFO\s+jepsen\.util\s+-\s+(\d+)\s+:(invoke|ok|fail|info)\s+:(read|write|cas)\s+(.*?)\s*$",
+    re.MULTILINE,
+)
+_ETCD_VALUE = re.compile(r"nil|-?\d+|\[\s*(-?\d+)\s+(-?\d+)\s*\]|:[\w-]+")
+_KV = re.compile(
+    r'^\{:process (\d+), :type :(invoke|ok|fail|info), :f :(get|put|append), :key "((?:[^"\\]|\\.)*)", '
+    r':value (nil|"(?:[^"\\]|\\.)*")\}\s*$'
+)
+
+
+def detect(path: Path, head: str) -> str:
+    """The format of a file, from its name and its first characters."""
+    name = path.name
+    stripped = head.lstrip()
+    if name.endswith(".jsonl") or stripped.startswith('{"'):
+        return "jsonl"
+    if stripped.startswith("INFO") and "jepsen.util" in head:
+        return "porcupine-etcd"
+    if stripped.startswith("{:process") and ":key" in head.split("\n", 1)[0]:
+        return "porcupine-kv"
+    if name.endswith(".edn") or stripped[:1] in "[({#":
+        return "edn"
+    raise HistoryError(
+        f"{path}: cannot tell the history format; pass --format with one of {', '.join(FORMATS)}"
+    )
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HistoryError(
+            f"{path}: no such file; pass a run directory or a history file"
+        ) from None
+    except IsADirectoryError:
+        raise HistoryError(f"{path}: is a directory without history.jsonl") from None
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{path}: not UTF-8 text (byte {e.start}); is it a history?") from None
+    except OSError as e:
+        raise HistoryError(f"{path}: cannot read it ({e.strerror})") from None
+
+
+def load(path: Path, fmt: str | None = None) -> Loaded:
+    """Read a history file in `fmt` (detected when None)."""
+    text = read_text(path)
+    if fmt is None:
+        fmt = detect(path, text[:4096])
+    if fmt == "jsonl":
+        return Loaded(_parse_jsonl(text, path), fmt, "knossos")
+    if fmt == "porcupine-etcd":
+        return Loaded(parse_etcd(text, path), fmt, "porcupine", "cas-register", None)
+    if fmt == "porcupine-kv":
+        return Loaded(parse_kv(text, path), fmt, "porcupine", "kv", "")
+    if fmt == "edn":
+        return Loaded(parse_edn(text, path), fmt, "knossos")
+    raise HistoryError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _parse_jsonl(text: str, path: Path) -> list[Op]:
+    ops = []
+    lines = text.split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            if lineno == len(lines):
+                break  # the last line was cut short by a crashed run: the rest is a history
+            raise HistoryError(
+                f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
+            ) from None
+        op = op_from_json(d, where=f"{path}:{lineno}")
+        if op.index < 0:
+            op.index = len(ops)
+        ops.append(op)
+    return ops
+
+
+def parse_etcd(text: str, path: Path) -> list[Op]:
+    """Porcupine's Jepsen etcd logs. Lines that are not operations are skipped, as Porcupine
+    does; an operation line with a value it cannot read is an error."""
+    ops = []
+    for m in _ETCD.finditer(text):
+        process, typ, f, raw = m.groups()
+        v = _ETCD_VALUE.fullmatch(raw)
+        if v is None:
+            lineno = text.count("\n", 0, m.start()) + 1
+            raise HistoryError(
+                f"{path}:{lineno}: cannot read the value {raw!r}; expected nil, an integer, "
+                "[from to] or a :keyword"
+            )
+        if v.group(1) is not None:
+            value: Any = [int(v.group(1)), int(v.group(2))]
+        elif raw == "nil":
+            value = None
+        elif raw[0] == ":":
+            value = raw[1:]
+        else:
+            value = int(raw)
+        n = len(ops)
+        ops.append(Op(typ, int(process), f, value, n, n))
+    return ops
+
+
+def _unquote(s: str) -> str:
+    return s[1:-1] if "\\" not in s else json.loads(s)
+
+
+def parse_kv(text: str, path: Path) -> list[Op]:
+    """Porcupine's kv logs, one EDN map per line; `:key` moves into `value = [key, v]`."""
+    ops = []
+    match = _KV.match
+    for lineno, line in enumerate(text.split("\n"), 1):
+        m = match(line)
+        if m is None:
+            if not line.strip():
+                continue
+            ops.append(_kv_from_edn(line, path, lineno, len(ops)))
+            continue
+        process, typ, f, key, raw = m.groups()
+        key = key if "\\" not in key else json.loads(f'"{key}"')
+        value = None if raw == "nil" else _unquote(raw)
+        n = len(ops)
+        ops.append(Op(typ, int(process), f, [key, value], n, n))
+    return ops
+
+
+def _kv_from_edn(line: str, path: Path, lineno: int, n: int) -> Op:
+    from checker import edn
+
+    try:
+        d = edn.loads(line)
+    except edn.EdnError as e:
+        raise HistoryError(f"{path}:{lineno}: {e}") from None
+    op = _op_from_map(d, path, lineno, n)
+    key = d.get("key") if isinstance(d, dict) else None
+    op.value = [key, op.value]
+    return op
+
+
+def _op_from_map(d: Any, path: Path, lineno: int, n: int) -> Op:
+    if not isinstance(d, dict):
+        raise HistoryError(f"{path}:{lineno}: expected an operation map, got {d!r}")
+    plain = {str(k): _plain(v) for k, v in d.items()}
+    plain.setdefault("index", n)
+    plain.setdefault("time", n)
+    if isinstance(plain.get("f"), str | int) and not isinstance(plain.get("f"), str):
+        plain["f"] = str(plain["f"])
+    return op_from_json(plain, where=f"{path}:{lineno}")
+
+
+def _plain(value: Any) -> Any:
+    """EDN values as JSON-like values: keywords and symbols become plain strings."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((_plain(v) for v in value), key=repr)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def parse_edn(text: str, path: Path) -> list[Op]:
+    """Jepsen's `history.edn`: a vector of op maps, a bare sequence of them, or tuples."""
+    from checker import edn
+
+    try:
+        forms = edn.loads_all(text)
+    except edn.EdnError as e:
+        raise HistoryError(f"{path}:{e.line}: {e}; is this a Jepsen history.edn?") from None
+    if len(forms) == 1 and isinstance(forms[0], list):
+        forms = forms[0]
+    lines = _form_lines(text)
+    ops = []
+    for n, form in enumerate(forms):
+        lineno = lines[n] if n < len(lines) else 0
+        if isinstance(form, list) and len(form) == 4 and str(form[1]) in TYPES:
+            # The older Knossos tuple form: [process type f value].
+            form = {"process": form[0], "type": form[1], "f": form[2], "value": form[3]}
+        ops.append(_op_from_map(form, path, lineno, n))
+    return ops
+
+
+def _form_lines(text: str) -> list[int]:
+    """Line numbers where top-level maps/tuples start (best effort, for error messages)."""
+    return [
+        text.count("\n", 0, m.start()) + 1
+        for m in re.finditer(r"^\s*\[?\s*[{\[]", text, re.MULTILINE)
+    ]
+
+
+def dump_elle_json(ops: list[Op]) -> str:
+    """A history as the JSON array Jepsen's elle-cli (`--format json`) and Knossos read."""
+    rows = []
+    for op in ops:
+        row = {
+            "index": op.index,
+            "time": op.time,
+            "type": op.type,
+            "process": op.process,
+            "f": op.f,
+            "value": op.value,
+        }
+        if op.error is not None:
+            row["error"] = op.error
+        rows.append(row)
+    return "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n"

@@ -1,0 +1,402 @@
+"""Linearizability: could every operation have taken effect at one instant inside its interval?
+
+Use `check(ops, model, time_limit_s=10)` on a history (a list of `checker.history.Op`) and a
+`checker.models.Model`; it returns a `checker.result.result(...)` dict whose `valid` is `True`,
+`False`, or `"unknown"` when the time or memory budget ran out before a verdict (never `True`
+on a guess). An invalid result carries a `failure` (see `checker.explain`).
+
+The search is Wing and Gong's, with Lowe's memoisation of (linearized operations, state),
+organised as Lowe's "just in time" linearization, a breadth-first sweep over the history:
+
+- Walk the events in real-time order, keeping the *frontier*: every distinct configuration
+  (model state, set of pending operations already linearized) that some linearization of the
+  history so far can reach. At an operation's return, every configuration must place it: each
+  is extended by linearizing pending operations, ending with that one. If none can, the history
+  is not linearizable, and that operation, the states it met, and the longest linearization
+  found are the explanation.
+- A configuration is one Python int: the state's number in the low 24 bits, one bit per pending
+  operation above (bit slots are reused once an operation returns). Transitions are memoised per
+  operation in a dict from state number to state number, so the inner loop makes no model calls.
+- P-compositionality: models that allow it (kv) are split per key and each key checked alone.
+- `info` operations, and invocations that never completed, stay pending to the end of the
+  history: they may take effect at any later time or never. Three reductions keep them cheap,
+  each exact: an `info` operation is never linearized where it would not change the state (that
+  is the same as "never"); among identical pending `info` operations only the earliest invoked
+  is tried first (they are interchangeable); and a configuration is dropped when another one has
+  the same state and obligations but used a subset of the `info` operations (it can do
+  everything the other can).
+
+Semantics, per source format (`semantics=`):
+- `"knossos"`, for our `history.jsonl` and Jepsen's `history.edn`: a `fail` did not happen and is
+  ignored; a read that completed with `nil` constrains nothing; a cas that completed `ok`
+  succeeded.
+- `"porcupine"`, for Porcupine's logs: a failed cas is an observation that the compare failed at
+  some instant inside the operation (nothing was written); a failed read observed nothing; a read
+  that completed with `nil` observed the register absent.
+In both, `info` operations and never-completed invocations are open until the end.
+
+The budget: `time_limit_s` bounds the wall time (None: no bound) and `memory_limit_mb` bounds
+the configurations held at once (about 100 bytes each). When either runs out the answer is
+`unknown`, with how far the search got per key.
+
+Not done: models whose step is nondeterministic, and witness output for valid histories.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from typing import Any
+
+from checker.history import HistoryError, Op, client_ops, pair
+from checker.models import IMPOSSIBLE, Model, ModelError
+from checker.result import UNKNOWN, Validity, merge_valid, result
+
+SEMANTICS = ("knossos", "porcupine")
+_STATE_BITS = 24
+_STATE_MASK = (1 << _STATE_BITS) - 1
+_BYTES_PER_CONFIG = 100
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """One operation as the search sees it: its interval and its compiled call."""
+
+    call_pos: int
+    return_pos: int | None  # None: info, or never completed: open until the end
+    call: tuple[Any, ...]
+    invoke: Op
+    completion: Op | None
+    key: Any = None
+
+    @property
+    def is_info(self) -> bool:
+        return self.return_pos is None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one search over one key found."""
+
+    valid: Validity
+    events_done: int = 0
+    events_total: int = 0
+    configs_explored: int = 0
+    frontier_size: int = 0
+    failed: Entry | None = None
+    states_seen: list[Any] = field(default_factory=list)
+    witness: list[tuple[Entry, Any]] = field(default_factory=list)
+    stopped_by: str | None = None
+
+
+class _OutOfBudget(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def entries_from_history(
+    ops: Iterable[Op], model: Model, *, semantics: str = "knossos"
+) -> list[Entry]:
+    """Pair and compile a history's client operations into search entries.
+
+    Raises `HistoryError` for a malformed history, naming the operation and what to fix.
+    """
+    if semantics not in SEMANTICS:
+        raise ValueError(f"semantics must be one of {SEMANTICS}, not {semantics!r}")
+    ops = client_ops(ops)
+    position = {id(op): pos for pos, op in enumerate(ops)}
+    entries = []
+    for inv, comp in pair(ops):
+        status = "info" if comp is None else comp.type
+        if status == "fail" and semantics == "knossos":
+            continue
+        try:
+            key = model.partition_key(inv.value) if model.is_partitioned else None
+            call = model.compile(
+                inv.f, inv.value, None if comp is None else comp.value, status, semantics
+            )
+        except ModelError as e:
+            raise HistoryError(f"operation {inv.index} (process {inv.process!r}): {e}") from None
+        if call is None:
+            continue
+        done = comp is not None and status != "info"
+        entries.append(
+            Entry(position[id(inv)], position[id(comp)] if done else None, call, inv, comp, key)
+        )
+    return entries
+
+
+def search(
+    entries: list[Entry],
+    model: Model,
+    *,
+    deadline: float | None = None,
+    max_configs: int | None = None,
+    track: bool = False,
+) -> Outcome:
+    """Decide one key's entries (all must share a key). See the module docstring."""
+    states: list[Any] = [model.initial_state()]
+    state_ids: dict[Any, int] = {states[0]: 0}
+    step = model.step
+    events: list[tuple[int, Entry]] = []
+    for e in entries:
+        events.append((e.call_pos, e))
+        if e.return_pos is not None:
+            events.append((e.return_pos, e))
+    events.sort(key=lambda ev: ev[0])
+    frontier: set[int] = {0}
+    paths: dict[int, Any] = {0: None}
+    pending: list[tuple[int, dict[int, int], bool, int, tuple[Any, ...], Entry]] = []
+    record: dict[int, tuple[int, dict[int, int], bool, int, tuple[Any, ...], Entry]] = {}
+    free_slots: list[int] = []
+    next_slot = 0
+    info_mask = 0
+    last_of_class: dict[tuple[Any, ...], int] = {}
+    explored = 0
+    max_configs = max_configs or 1 << 62
+    outcome = Outcome(True, events_total=len(events))
+    try:
+        for n, (pos, x) in enumerate(events):
+            outcome.events_done = n
+            if pos == x.call_pos:
+                if free_slots:
+                    slot = heappop(free_slots)
+                else:
+                    slot = next_slot
+                    next_slot += 1
+                bit = 1 << (slot + _STATE_BITS)
+                prev = 0
+                if x.return_pos is None:
+                    prev = last_of_class.get(x.call, 0)
+                    last_of_class[x.call] = bit
+                    info_mask |= bit
+                rec = (bit, {}, x.return_pos is None, prev, x.call, x)
+                pending.append(rec)
+                record[id(x)] = rec
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise _OutOfBudget("time")
+            xbit = record[id(x)][0]
+            out: set[int] = set()
+            out_paths: dict[int, Any] = {}
+            seen = set(frontier)
+            stack = list(frontier)
+            local_paths = paths if track else {}
+            while stack:
+                c = stack.pop()
+                explored += 1
+                if not explored & 0x1FFF:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise _OutOfBudget("time")
+                    if len(seen) + len(out) > max_configs:
+                        raise _OutOfBudget("memory")
+                if c & xbit:
+                    out.add(c ^ xbit)
+                    if track:
+                        out_paths[c ^ xbit] = local_paths[c]
+                    continue
+                sid = c & _STATE_MASK
+                base = c ^ sid
+                for bit, trans, info, prev, call, e in pending:
+                    if c & bit or c & prev != prev:
+                        continue
+                    nsid = trans.get(sid)
+                    if nsid is None:
+                        nstate = step(states[sid], call)
+                        if nstate is IMPOSSIBLE:
+                            nsid = -1
+                        else:
+                            nsid = state_ids.get(nstate, -1)
+                            if nsid < 0:
+                                nsid = len(states)
+                                if nsid > _STATE_MASK:
+                                    raise _OutOfBudget("memory")
+                                states.append(nstate)
+                                state_ids[nstate] = nsid
+                        trans[sid] = nsid
+                    if nsid < 0 or (info and nsid == sid):
+                        continue
+                    if bit == xbit:
+                        out.add(base | nsid)
+                        if track:
+                            out_paths[base | nsid] = (e, nsid, local_paths[c])
+                        continue
+                    nc = base | bit | nsid
+                    if nc not in seen:
+                        seen.add(nc)
+                        stack.append(nc)
+                        if track:
+                            local_paths[nc] = (e, nsid, local_paths[c])
+            if not out:
+                outcome.valid = False
+                outcome.failed = x
+                outcome.states_seen = [states[s] for s in sorted({c & _STATE_MASK for c in seen})]
+                if track:
+                    longest = max(seen, key=lambda c: _path_len(local_paths[c]))
+                    outcome.witness = _unwind(local_paths[longest], states)
+                break
+            if info_mask and len(out) > 1:
+                out = _drop_dominated(out, info_mask)
+            frontier = out
+            if track:
+                paths = {c: out_paths[c] for c in out}
+            rec = record.pop(id(x))
+            pending.remove(rec)
+            heappush(free_slots, rec[0].bit_length() - 1 - _STATE_BITS)
+        else:
+            outcome.events_done = len(events)
+            if track and frontier:
+                outcome.witness = _unwind(
+                    paths[max(frontier, key=lambda c: _path_len(paths[c]))], states
+                )
+    except _OutOfBudget as stop:
+        outcome.valid = UNKNOWN
+        outcome.stopped_by = stop.reason
+    outcome.configs_explored = explored
+    outcome.frontier_size = len(frontier)
+    return outcome
+
+
+def _drop_dominated(configs: set[int], info_mask: int) -> set[int]:
+    """Drop configurations that used a superset of another's info operations, same otherwise."""
+    groups: dict[int, list[int]] = {}
+    keep_mask = ~info_mask
+    for c in configs:
+        groups.setdefault(c & keep_mask, []).append(c & info_mask)
+    if len(groups) == len(configs):
+        return configs
+    kept_configs = set()
+    for rest, used in groups.items():
+        if len(used) == 1:
+            kept_configs.add(rest | used[0])
+            continue
+        used.sort(key=int.bit_count)
+        kept: list[int] = []
+        for u in used:
+            if not any(u & k == k for k in kept):
+                kept.append(u)
+                kept_configs.add(rest | u)
+    return kept_configs
+
+
+def _path_len(path: Any) -> int:
+    n = 0
+    while path is not None:
+        n += 1
+        path = path[2]
+    return n
+
+
+def _unwind(path: Any, states: list[Any]) -> list[tuple[Entry, Any]]:
+    steps = []
+    while path is not None:
+        steps.append((path[0], states[path[1]]))
+        path = path[2]
+    steps.reverse()
+    return steps
+
+
+def partition(entries: list[Entry], model: Model) -> dict[Any, list[Entry]]:
+    """Entries per key (one group, key None, when the model is not split per key)."""
+    if not model.is_partitioned:
+        return {None: entries}
+    groups: dict[Any, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault(e.key, []).append(e)
+    return groups
+
+
+def check(
+    ops: list[Op],
+    model: Model,
+    *,
+    time_limit_s: float | None = 10.0,
+    memory_limit_mb: float | None = 1024.0,
+    semantics: str = "knossos",
+    explain: bool = True,
+) -> dict[str, Any]:
+    """Check a history against a model; returns a `checker.result` dict.
+
+    `valid` is True, False, or "unknown" (budget ran out, or nothing to judge). Details:
+    `model`, `semantics`, `op_count` (operations judged), `key_count`, `configs_explored`,
+    `time_s`; when invalid `failure` (see `checker.explain.explain_failure`); when unknown
+    `unknown` (why, and how far each unfinished key got). Raises `HistoryError` for a
+    malformed history.
+    """
+    started = time.monotonic()
+    deadline = None if time_limit_s is None else started + time_limit_s
+    max_configs = None
+    if memory_limit_mb is not None:
+        max_configs = max(1000, int(memory_limit_mb * 1e6 / _BYTES_PER_CONFIG))
+    entries = entries_from_history(ops, model, semantics=semantics)
+    groups = partition(entries, model)
+    verdicts: list[Validity] = []
+    explored = 0
+    failures: list[tuple[Any, Outcome]] = []
+    unfinished: dict[str, Any] = {}
+    for key, group in groups.items():
+        outcome = search(group, model, deadline=deadline, max_configs=max_configs)
+        explored += outcome.configs_explored
+        verdicts.append(outcome.valid)
+        if outcome.valid is False:
+            failures.append((key, outcome))
+        elif outcome.valid == UNKNOWN:
+            unfinished[_show_key(key)] = {
+                "stopped_by": outcome.stopped_by,
+                "events_done": outcome.events_done,
+                "events_total": outcome.events_total,
+                "configs_explored": outcome.configs_explored,
+                "frontier_size": outcome.frontier_size,
+            }
+    valid = merge_valid(verdicts) if entries else UNKNOWN
+    details: dict[str, Any] = {
+        "model": model.name,
+        "semantics": semantics,
+        "op_count": len(entries),
+        "key_count": len(groups) if entries else 0,
+        "configs_explored": explored,
+    }
+    if not entries:
+        details["unknown"] = {"reason": "nothing to judge: no operation the model understands"}
+    elif unfinished:
+        stopped = {u["stopped_by"] for u in unfinished.values()}
+        details["unknown"] = {
+            "reason": f"the {' and '.join(sorted(stopped))} budget ran out before a verdict",
+            "keys_done": len(groups) - len(unfinished) - len(failures),
+            "keys_unfinished": unfinished,
+        }
+    if failures:
+        details["failed_keys"] = [_show_key(k) for k, _ in failures]
+        key, outcome = failures[0]
+        if explain:
+            from checker.explain import explain_failure
+
+            budget_s = 5.0 if deadline is None else max(0.0, min(5.0, deadline - time.monotonic()))
+            details["failure"] = explain_failure(
+                groups[key], model, outcome, key=key, time_limit_s=budget_s
+            )
+        else:
+            details["failure"] = {"key": _show_key(key), "op": _op_json(outcome.failed)}
+    details["time_s"] = round(time.monotonic() - started, 6)
+    return result("linearizability", valid, **details)
+
+
+def _show_key(key: Any) -> Any:
+    return key if key is None or isinstance(key, str | int) else repr(key)
+
+
+def _op_json(e: Entry | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    comp = e.completion
+    return {
+        "index": e.invoke.index,
+        "process": e.invoke.process,
+        "f": e.invoke.f,
+        "value": e.invoke.value,
+        "type": "info" if comp is None else comp.type,
+        "result": None if comp is None else comp.value,
+        "completion_index": None if comp is None else comp.index,
+    }
