@@ -1,0 +1,333 @@
+"""`chaos`: the command line (a contract: tests, CI and users depend on it; see DESIGN.md).
+
+    chaos run SCENARIO|FILE.toml [--seed N] [--time-limit S] [--nodes N] [--workload NAME]
+              [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
+              [--concurrency N] [--store DIR] [--json]
+    chaos list [--json]
+    chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
+    chaos report RUN_DIR
+    chaos replay RUN_DIR [--store DIR] [--json]
+
+Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 usage error, 3 unknown (nothing to
+judge, or a budget ran out), 4 the harness failed (a node or the proxy could not start or died
+unprompted), 130 interrupted (Ctrl-C or SIGTERM).
+
+A usage error is one line on stderr naming the option or file and the fix, never a traceback.
+Imports of the cluster machinery are lazy so that `chaos check` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from checker.cli import check as check_command
+
+EXIT_USAGE = 2
+EXIT_HARNESS = 4
+EXIT_INTERRUPTED = 130
+
+
+class UsageProblem(click.UsageError):
+    """A user mistake: reported as one line, exit 2."""
+
+
+def fail_usage(message: str) -> NoReturn:
+    raise UsageProblem(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chaos-cluster")
+def cli() -> None:
+    """Chaos-test distributed coordination on one machine: real node processes, a
+    fault-injecting proxy, a nemesis, Jepsen-style histories and checkers."""
+
+
+cli.add_command(check_command, name="check")
+
+
+@cli.command()
+@click.argument("scenario")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="Seed for every random choice (default: a fresh one, printed).")
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(0, 3600, min_open=True),
+              default=None, help="Length of the fault phase in seconds; the timeline rescales.")
+@click.option("--nodes", type=click.IntRange(1, 64), default=None, help="Number of nodes.")
+@click.option("--workload", default=None, help="Client workload (default: the scenario's).")
+@click.option("--service", default=None, help="Built-in node service (default: the workload's).")
+@click.option("--node-cmd", default=None, help="Run this Maelstrom program as each node.")
+@click.option("--bug", default=None, help="Plant a known defect in the built-in service.")
+@click.option("--rate", type=click.FloatRange(0, 100_000, min_open=True), default=None,
+              help="Target operations per second, all clients together.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
+              help="Number of concurrent clients.")
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
+              show_default=True, help="Root of the run store.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int | None,
+        workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
+        rate: float | None, concurrency: int | None, store: Path, as_json: bool) -> None:
+    """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
+    config = build_config(
+        scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
+        service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
+        store=store,
+    )
+    sys.exit(execute_run(config, as_json=as_json))
+
+
+def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | None,
+                 nodes: int | None, workload: str | None, service: str | None,
+                 node_cmd: str | None, bug: str | None, rate: float | None,
+                 concurrency: int | None, store: Path,
+                 schedule: tuple[Any, ...] | None = None) -> Any:
+    """Validate every option against the scenario and the registries; usage errors exit 2."""
+    from node.services import SERVICES, bugs
+    from scenarios.workloads import WORKLOADS
+
+    from orchestrator import RunConfig
+    from scenarios import ScenarioError, load_scenario
+
+    try:
+        sc = load_scenario(scenario_ref)
+    except ScenarioError as e:
+        fail_usage(str(e))
+    workload = workload or sc.workload
+    if workload not in WORKLOADS:
+        fail_usage(f"--workload: unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}")
+    if node_cmd is not None and service is not None:
+        fail_usage("--service and --node-cmd exclude each other: pick the built-in service or "
+                   "your own program")
+    argv: tuple[str, ...] | None = None
+    if node_cmd is not None:
+        if bug is not None:
+            fail_usage("--bug plants defects in built-in services; it does not apply to "
+                       "--node-cmd")
+        try:
+            argv = tuple(shlex.split(node_cmd))
+        except ValueError as e:
+            fail_usage(f"--node-cmd: cannot split {node_cmd!r} into words ({e})")
+        if not argv:
+            fail_usage("--node-cmd is empty; give a command such as 'python3 my_node.py'")
+        if shutil.which(argv[0]) is None:
+            fail_usage(f"--node-cmd: {argv[0]!r} is not an executable on PATH or a path to one")
+    else:
+        service = service or workload
+        if service not in SERVICES:
+            fail_usage(f"--service: unknown service {service!r}; use one of "
+                       f"{', '.join(sorted(SERVICES))}")
+        if bug is not None and bug not in bugs(service):
+            known = ", ".join(bugs(service)) or "none"
+            fail_usage(f"--bug: service {service!r} has no bug {bug!r}; its bugs: {known}")
+    if time_limit_s is not None:
+        sc = sc.rescaled(time_limit_s)
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "big")
+    return RunConfig(
+        scenario=sc, workload=workload, service=None if argv else service, node_cmd=argv,
+        bug=bug, seed=seed, nodes=nodes or sc.nodes, rate=rate or sc.rate,
+        concurrency=concurrency or sc.concurrency, store=store,
+        command_line=tuple(sys.argv), schedule=schedule,
+    )
+
+
+def execute_run(config: Any, *, as_json: bool) -> int:
+    """Run, print the seed, the run directory, the verdict and how to reproduce it."""
+    import signal
+
+    import trio
+
+    import orchestrator
+    from chaos.status import Status
+
+    out = sys.stderr if as_json else sys.stdout
+    holder: dict[str, Any] = {}
+
+    async def main() -> Any:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+            async with trio.open_nursery() as nursery:
+                async def on_signal() -> None:
+                    async for _ in signals:
+                        raise KeyboardInterrupt
+
+                nursery.start_soon(on_signal)
+                the_run = orchestrator.Run(config, status=Status())
+                holder["run"] = the_run
+                print(f"chaos: seed {config.seed}, run directory {the_run.run_dir}", file=out,
+                      flush=True)
+                outcome = await the_run.execute()
+                nursery.cancel_scope.cancel()
+                return outcome
+
+    try:
+        outcome = trio.run(main)
+    except KeyboardInterrupt:
+        the_run = holder.get("run")
+        if the_run is not None:
+            the_run.write_run_json(exit_code=EXIT_INTERRUPTED, interrupted=True)
+            print(f"\nchaos: interrupted; the history so far is in {the_run.run_dir}",
+                  file=sys.stderr)
+            print(f"chaos: reproduce with: {orchestrator.reproduce_command(config)}",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except orchestrator.HarnessError as e:
+        print(f"chaos: harness failed: {e}", file=sys.stderr)
+        return EXIT_HARNESS
+    summary = {
+        "valid": outcome.valid,
+        "exit_code": outcome.exit_code,
+        "run_dir": str(outcome.run_dir),
+        "seed": config.seed,
+        "scenario": config.scenario.name,
+        "workload": config.workload,
+        "counts": outcome.counts,
+        "reproduce": orchestrator.reproduce_command(config),
+        "checkers": {name: r.get("valid") for name, r in
+                     outcome.results.get("results", {}).items()},
+    }
+    if outcome.error:
+        summary["error"] = outcome.error
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        print_summary(summary, outcome.results)
+    return int(outcome.exit_code)
+
+
+def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
+    counts = summary["counts"]
+    print(f"chaos: {counts.get('ok', 0)} ok, {counts.get('fail', 0)} fail, "
+          f"{counts.get('info', 0)} info")
+    if summary.get("error"):
+        print(f"chaos: harness failed: {summary['error']}")
+    for name, r in results.get("results", {}).items():
+        print(f"  {name:<14} {_verdict(r.get('valid'))}{_brief(r)}")
+    print(f"chaos: verdict {_verdict(summary['valid'])} (exit {summary['exit_code']})")
+    print(f"chaos: run directory {summary['run_dir']}")
+    print(f"chaos: reproduce with: {summary['reproduce']}")
+
+
+def _verdict(valid: Any) -> str:
+    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+
+
+def _brief(r: dict[str, Any]) -> str:
+    keys = ("lost_count", "unexpected_count", "stale_count", "duplicated_count",
+            "mismatch_count", "ok_fraction", "reason", "error")
+    parts = [f"{k}={r[k]}" for k in keys if k in r and r[k] not in (None, 0, [], "")]
+    return ("  " + " ".join(parts)) if parts else ""
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(as_json: bool) -> None:
+    """List the named scenarios, the workloads and the services with their bugs."""
+    from node.services import SERVICES, bugs
+    from scenarios.workloads import WORKLOADS
+
+    from scenarios import list_scenarios
+
+    scenarios = list_scenarios()
+    if as_json:
+        print(json.dumps({
+            "scenarios": [{"name": s.name, "workload": s.workload, "nodes": s.nodes,
+                           "description": s.description} for s in scenarios],
+            "workloads": list(WORKLOADS),
+            "services": {name: bugs(name) for name in sorted(SERVICES)},
+        }))
+        return
+    print("scenarios:")
+    for s in scenarios:
+        print(f"  {s.name:<18} {s.workload:<11} {s.nodes} nodes  {s.description}")
+    print("workloads: " + ", ".join(WORKLOADS))
+    print("services (bugs):")
+    for name in sorted(SERVICES):
+        print(f"  {name:<18} {', '.join(bugs(name)) or '-'}")
+
+
+def _load_run_json(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        fail_usage(f"{run_dir}: no run.json here; give a run directory such as logs/latest")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        fail_usage(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
+    if not isinstance(data, dict):
+        fail_usage(f"{path}: expected a JSON object")
+    return data
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run store for the new run (default: the original's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
+def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
+    """Run RUN_DIR again: same scenario, parameters, seed and fault schedule.
+
+    A real-process run replays the schedule and the workload, not the operating system's
+    interleavings, so a replay reproduces the conditions, not necessarily the verdict.
+    """
+    info = _load_run_json(run_dir)
+    schedule_path = run_dir / "schedule.jsonl"
+    schedule = None
+    if schedule_path.is_file():
+        schedule = tuple(json.loads(line) for line in schedule_path.read_text().splitlines()
+                         if line.strip())
+    scenario_ref = info.get("scenario_file") or info.get("scenario")
+    if not scenario_ref:
+        fail_usage(f"{run_dir}/run.json names no scenario")
+    node_cmd = info.get("node_cmd")
+    config = build_config(
+        str(scenario_ref), seed=info.get("seed"), time_limit_s=info.get("time_limit_s"),
+        nodes=len(info.get("nodes") or []) or None, workload=info.get("workload"),
+        service=info.get("service") if not node_cmd else None,
+        node_cmd=shlex.join(node_cmd) if node_cmd else None, bug=info.get("bug"),
+        rate=info.get("rate"), concurrency=info.get("concurrency"),
+        store=store or Path(info.get("store") or "logs"), schedule=schedule,
+    )
+    sys.exit(execute_run(config, as_json=as_json))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Write RUN_DIR/report.html again from the history and results."""
+    from checker import report as report_mod
+
+    _load_run_json(run_dir)
+    path = report_mod.write_report(run_dir)
+    print(f"chaos: report written to {path}")
+
+
+def main() -> None:
+    """The console script: usage errors become one line and exit 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        print(e.format_message() if hasattr(e, "format_message") else str(e))
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as e:
+        command = e.ctx.command_path if e.ctx is not None else "chaos"
+        print(f"{command}: error: {e.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as e:
+        print(f"chaos: error: {e.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

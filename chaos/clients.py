@@ -1,0 +1,242 @@
+"""Jepsen-style clients and the history recorder.
+
+The clients live in the orchestrator so that every timestamp in the history comes from one
+monotonic clock and real-time order between operations is exact (DESIGN.md).
+
+- `Recorder` appends operations to `history.jsonl` and flushes each line as it is written, so
+  that a run killed at any moment leaves a history that parses up to its last whole line.
+- `RpcClient` is one client connection: a DEALER socket whose routing id is the client's id
+  (`c1`, `c2`, ...), through the proxy to the nodes. One request is outstanding at a time; a
+  reply whose `in_reply_to` does not match is dropped (PROTOCOL.md, client semantics).
+- `run_worker` is Jepsen's client loop for one logical client: invoke, wait with a deadline,
+  complete as `ok`, `fail` or `info`. After `info` the client's process id is retired and it
+  goes on under a new process and a new connection (a fresh client id, never reused), because
+  the old operation may still take effect at any later time.
+
+What this does not do: it does not retry operations (a retry is a new operation), and it does
+not interpret results; the workload maps replies to `ok`/`fail`/`info` and the checkers judge.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import trio
+import zmq
+
+from node import wire
+
+
+class Recorder:
+    """Writes the history, one flushed JSON line per operation, and counts outcomes."""
+
+    def __init__(self, path: Path, *, epoch_ns: int) -> None:
+        self.path = path
+        self.epoch_ns = epoch_ns
+        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._index = itertools.count()
+        self.counts: dict[str, int] = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.nemesis_active: dict[str, Any] = {}
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns() - self.epoch_ns
+
+    def record(
+        self,
+        type: str,
+        process: Any,
+        f: str,
+        value: Any,
+        *,
+        error: Any = None,
+        node: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        op: dict[str, Any] = {
+            "index": next(self._index),
+            "time": self.now_ns(),
+            "type": type,
+            "process": process,
+            "f": f,
+            "value": value,
+        }
+        if error is not None:
+            op["error"] = error
+        if node is not None:
+            op["node"] = node
+        op.update(extra)
+        self._fh.write(json.dumps(op, separators=(",", ":"), default=str) + "\n")
+        self._fh.flush()
+        if process != "nemesis":
+            self.counts[type] += 1
+        return op
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class ClientIds:
+    """Hands out client ids `c1`, `c2`, ... never reusing one (`c0` is the admin client)."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(1)
+
+    def take(self) -> str:
+        return f"c{next(self._next)}"
+
+
+class RequestTimeout(Exception):
+    """No reply arrived before the deadline: the request may or may not have taken effect."""
+
+
+class RpcClient:
+    """One client connection through the proxy. Use as `async with RpcClient(...) as c:`."""
+
+    def __init__(self, ctx: zmq.Context[Any], endpoint: str, client_id: str) -> None:
+        self.client_id = client_id
+        raw = wire.make_socket(ctx, zmq.DEALER, identity=client_id)
+        raw.connect(endpoint)
+        self._sock = wire.Socket(raw)
+        self._msg_ids = itertools.count(1)
+        self._waiting: dict[int, trio.MemorySendChannel[dict[str, Any]]] = {}
+        self._nursery_manager = trio.open_nursery()
+        self.garbage_count = 0
+
+    async def __aenter__(self) -> RpcClient:
+        nursery = await self._nursery_manager.__aenter__()
+        await nursery.start(self._sock.serve)
+        nursery.start_soon(self._dispatch)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._sock.close()
+        return await self._nursery_manager.__aexit__(exc_type, exc, tb)
+
+    async def _dispatch(self) -> None:
+        while True:
+            try:
+                frames = await self._sock.receive()
+            except trio.EndOfChannel:
+                return
+            if len(frames) != 2:
+                self.garbage_count += 1
+                continue
+            try:
+                msg = wire.decode(frames[1])
+            except wire.WireError:
+                self.garbage_count += 1
+                continue
+            reply_to = msg["body"].get("in_reply_to")
+            waiter = self._waiting.pop(reply_to, None) if isinstance(reply_to, int) else None
+            if waiter is not None:
+                waiter.send_nowait(msg["body"])
+            # A reply nobody waits for (late, duplicated by the proxy) is dropped.
+
+    async def call(self, dest: str, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        """Send `body` to `dest` and wait for its reply body, or raise `RequestTimeout`."""
+        msg_id = next(self._msg_ids)
+        send, receive = trio.open_memory_channel[dict[str, Any]](1)
+        self._waiting[msg_id] = send
+        msg = {"src": self.client_id, "dest": dest, "body": {**body, "msg_id": msg_id}}
+        try:
+            with trio.move_on_after(timeout_s):
+                await self._sock.send([dest.encode(), wire.encode(msg)])
+                return await receive.receive()
+            raise RequestTimeout(f"no reply from {dest} within {timeout_s} s")
+        finally:
+            self._waiting.pop(msg_id, None)
+
+
+@dataclass
+class WorkerConfig:
+    """What one logical client needs to run. `nodes` is the order it tries nodes in."""
+
+    worker: int
+    concurrency: int
+    nodes: list[str]
+    interval_s: float
+    request_timeout_s: float
+    rng: random.Random
+    processes: Iterator[int] = field(default_factory=lambda: iter(()))
+
+
+async def run_worker(
+    config: WorkerConfig,
+    *,
+    workload: Any,
+    ctx: zmq.Context[Any],
+    endpoint: str,
+    client_ids: ClientIds,
+    recorder: Recorder,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Jepsen's client loop for one logical client, until `should_stop()` is true.
+
+    Process ids follow Jepsen: worker w starts as process w and after each `info` becomes
+    process w + concurrency, w + 2*concurrency, ... so ids are never reused.
+    """
+    process = config.worker
+    node_index = config.worker % len(config.nodes)
+    while not should_stop():
+        async with RpcClient(ctx, endpoint, client_ids.take()) as client:
+            while not should_stop():
+                # Pacing, not synchronisation: Jepsen's stagger, so that the clients together
+                # aim at the target rate without marching in lockstep.
+                await trio.sleep(config.rng.uniform(0, 2 * config.interval_s))
+                if should_stop():
+                    return
+                node = config.nodes[node_index]
+                f, value = workload.invoke(config.rng, process)
+                outcome = await execute(
+                    client, node, process, f, value,
+                    workload=workload, recorder=recorder,
+                    timeout_s=config.request_timeout_s,
+                )
+                if outcome == "info":
+                    process += config.concurrency
+                    # Jepsen moves a client whose node may be unreachable to another node.
+                    node_index = (node_index + 1) % len(config.nodes)
+                    break  # a new connection under a new client id
+
+
+async def execute(
+    client: RpcClient,
+    node: str,
+    process: Any,
+    f: str,
+    value: Any,
+    *,
+    workload: Any,
+    recorder: Recorder,
+    timeout_s: float,
+    **extra: Any,
+) -> str:
+    """Invoke one operation, record its invocation and completion; return the completion type.
+
+    The workload maps a reply (including an `error` reply) to `ok`, `fail` or `info`; a reply
+    that never came is `info`, or `fail` for an idempotent operation such as a read.
+    """
+    recorder.record("invoke", process, f, value, node=node, **extra)
+    idempotent = workload.is_idempotent(f)
+    try:
+        reply = await client.call(node, workload.request(f, value), timeout_s=timeout_s)
+    except RequestTimeout:
+        type_ = "fail" if idempotent else "info"
+        recorder.record(type_, process, f, value, error="timeout", node=node, **extra)
+        return type_
+    type_, result_value, error = workload.complete(f, value, reply)
+    recorder.record(type_, process, f, result_value, error=error, node=node, **extra)
+    return str(type_)
