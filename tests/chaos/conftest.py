@@ -1,0 +1,52 @@
+"""Fixtures for the proxy tests: a real proxy process and DEALER peers over loopback."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import zmq
+from proxy_harness import NODES, WAIT_S, Peer
+
+from chaos.control import ProxyControl, ProxyProcess, open_proxy_control, serve_proxy
+from node.wire import LINGER_MS, Socket, make_socket
+
+
+@pytest.fixture
+async def proxy(tmp_path: Path, nursery: trio.Nursery) -> ProxyProcess:
+    start = functools.partial(
+        serve_proxy, tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns()
+    )
+    handle: ProxyProcess = await nursery.start(start)
+    return handle
+
+
+@pytest.fixture
+async def control(proxy: ProxyProcess) -> AsyncIterator[ProxyControl]:
+    async with open_proxy_control(proxy.control, timeout_s=WAIT_S) as client:
+        yield client
+
+
+@pytest.fixture
+async def connect(proxy: ProxyProcess, nursery: trio.Nursery) -> AsyncIterator[Any]:
+    sockets: list[Socket] = []
+
+    async def open_peer(name: str, *, wait: bool = True) -> Peer:
+        raw = make_socket(zmq.Context.instance(), zmq.DEALER, identity=name, linger_ms=LINGER_MS)
+        raw.connect(proxy.endpoint)
+        sock = Socket(raw)
+        sockets.append(sock)
+        await nursery.start(sock.serve)
+        peer = Peer(sock, name)
+        if wait:
+            await peer.wait_connected()
+        return peer
+
+    yield open_peer
+    for sock in sockets:
+        sock.close()

@@ -1,0 +1,353 @@
+"""The real proxy process, with real DEALER sockets over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import trio
+import zmq
+from proxy_harness import NODES, WAIT_S, wait_stats
+
+from chaos.control import (
+    ProxyCommandError,
+    ProxyControl,
+    ProxyProcess,
+    ProxyStartError,
+    ProxyTimeoutError,
+    open_proxy_control,
+    start_proxy,
+)
+from chaos.faults import LinkFault, halves, one_way
+from node.wire import LINGER_MS, Socket, make_socket
+
+pytestmark = pytest.mark.cluster
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_ready_line_and_proxy_json(proxy: ProxyProcess, tmp_path: Path) -> None:
+    ready = json.loads((tmp_path / "proxy.json").read_text())
+    assert ready == {
+        "event": "ready",
+        "endpoint": proxy.endpoint,
+        "control": proxy.control,
+        "pid": proxy.pid,
+    }
+    assert proxy.endpoint.startswith("tcp://127.0.0.1:")
+    assert proxy.control.startswith("ipc:///")
+    assert proxy.control.endswith(f"{tmp_path.name}/proxy.sock")
+
+
+async def test_routes_by_destination_frame(
+    control: ProxyControl, connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    n1, n2, c1 = await connect("n1"), await connect("n2"), await connect("c1")
+    msg_id = await n1.send("n2", {"type": "gossip"})
+    src, msg = await n2.receive()
+    assert src == "n1"
+    assert msg["body"] == {"type": "gossip", "msg_id": msg_id}
+    await c1.send("n1", {"type": "read"})
+    assert (await n1.receive())[0] == "c1"
+    stats = await control.stats()
+    assert stats["links"]["n1->n2"] == {"received": 1, "delivered": 1, "lost": 0}
+    lines = [x for x in log_lines(tmp_path / "messages.jsonl") if x.get("type") == "gossip"]
+    assert len(lines) == 1
+    assert lines[0]["src"] == "n1"
+    assert lines[0]["dest"] == "n2"
+    assert lines[0]["msg_id"] == msg_id
+    assert lines[0]["fate"] == "delivered"
+    assert 0 < lines[0]["time"] < 60 * 10**9  # ns since the epoch, not since boot
+
+
+async def test_partition_blocks_and_heal_restores(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    await control.partition(one_way(NODES, src="n1", dest="n2"))
+    await n1.send("n2")
+    await wait_stats(control, partitioned=1)
+    assert n2.has_nothing_queued()
+    await n2.send("n1")  # one-way: n1 still hears n2
+    assert (await n1.receive())[0] == "n2"
+    await control.heal()
+    await n1.send("n2")
+    assert (await n2.receive())[0] == "n1"
+
+
+async def test_halves_with_clients_unpartitioned(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, n3, c1 = await connect("n1"), await connect("n3"), await connect("c1")
+    await control.partition(halves(NODES))  # n1 | n2 n3
+    await n1.send("n3")
+    await wait_stats(control, partitioned=1)
+    await c1.send("n1")
+    await c1.send("n3")
+    assert (await n1.receive())[0] == "c1"
+    assert (await n3.receive())[0] == "c1"
+
+
+async def test_drops_counted_in_stats_and_log(
+    control: ProxyControl, connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    await control.link_faults([LinkFault(src="n1", dest="n2", drop_probability=1.0)])
+    for _ in range(20):
+        await n1.send("n2", {"type": "doomed"})
+    stats = await wait_stats(control, dropped=20)
+    assert stats["dropped"] == 20
+    assert stats["links"]["n1->n2"]["lost"] == 20
+    dropped = [x for x in log_lines(tmp_path / "messages.jsonl") if x["fate"] == "dropped"]
+    assert len(dropped) == 20
+    assert {x["type"] for x in dropped} == {"doomed"}
+    assert n2.has_nothing_queued()
+
+
+async def test_client_links_faulted_only_when_asked(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, c1 = await connect("n1"), await connect("c1")
+    await control.link_faults([{"drop_probability": 1.0}])
+    await c1.send("n1")
+    assert (await n1.receive())[0] == "c1"
+    await control.link_faults([{"drop_probability": 1.0}], clients=True)
+    await c1.send("n1")
+    await wait_stats(control, dropped=1)
+    assert n1.has_nothing_queued()
+
+
+async def test_duplicate_delivers_twice(control: ProxyControl, connect: Callable[..., Any]) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    await control.link_faults([{"src": "n1", "duplicate_probability": 1.0}])
+    msg_id = await n1.send("n2")
+    first, second = await n2.receive(), await n2.receive()
+    assert first == second
+    assert first[1]["body"]["msg_id"] == msg_id
+    stats = await control.stats()
+    assert stats["duplicated"] == 1
+
+
+async def test_message_delayed_into_a_partition_is_lost(
+    control: ProxyControl, connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    delay = {"distribution": "constant", "ms": 300}
+    await control.link_faults([{"src": "n1", "dest": "n2", "delay": delay}])
+    await n1.send("n2")
+    await wait_stats(control, delayed=1)
+    await control.partition({"n2": ["n1"]})
+    stats = await wait_stats(control, partitioned=1)
+    assert stats["pending"] == 0
+    assert n2.has_nothing_queued()
+    lost = [x for x in log_lines(tmp_path / "messages.jsonl") if x["fate"] == "partitioned"]
+    assert len(lost) == 1
+    assert lost[0]["delay_ms"] >= 300
+
+
+async def test_delay_delivers_late(control: ProxyControl, connect: Callable[..., Any]) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    await control.link_faults([{"delay": {"distribution": "constant", "ms": 100}}])
+    sent = time.monotonic()
+    await n1.send("n2")
+    await n2.receive()
+    assert time.monotonic() - sent >= 0.1
+
+
+async def test_malformed_frames_survive(
+    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess
+) -> None:
+    n2 = await connect("n2")
+    raw = make_socket(zmq.Context.instance(), zmq.DEALER, identity="n1", linger_ms=LINGER_MS)
+    try:
+        raw.connect(proxy.endpoint)
+        raw.send_multipart([b"only-one-frame"])
+        raw.send_multipart([b"n2", b"{}", b"extra"])
+        raw.send_multipart([b"\xff\xfe", b"{}"])  # dest not UTF-8
+        raw.send_multipart([b"n2", b"garbage"])  # body not a JSON object
+        raw.send_multipart([b"", b"{}"])  # empty dest
+        raw.send_multipart([b"n2", b'{"src":"n1","dest":"n2","body":{"type":"good"}}'])
+        src, msg = await n2.receive()
+    finally:
+        raw.close(linger=LINGER_MS)
+    assert src == "n1"
+    assert msg["body"]["type"] == "good"
+    stats = await wait_stats(control, malformed=5)
+    assert stats["malformed"] == 5
+
+
+async def test_unknown_destination_is_unroutable(
+    control: ProxyControl, connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    n1 = await connect("n1")
+    before = (await control.stats())["unroutable"]
+    await n1.send("n9")
+    stats = await wait_stats(control, unroutable=before + 1)
+    assert stats["links"]["n1->n9"]["lost"] == 1
+    lines = [x for x in log_lines(tmp_path / "messages.jsonl") if x.get("dest") == "n9"]
+    assert [x["fate"] for x in lines] == ["unroutable"]
+
+
+async def test_stats_balance(control: ProxyControl, connect: Callable[..., Any]) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    rules = [{"drop_probability": 0.3, "duplicate_probability": 0.3, "reorder_probability": 0.3}]
+    await control.link_faults(rules)
+    await control.partition({"n2": ["n3"]})
+    for _ in range(200):
+        await n1.send("n2")
+        await n2.send("n1")
+    await n1.send("n9")
+    s = await wait_stats(control, received=401)
+    with trio.fail_after(WAIT_S):
+        while s["pending"]:
+            s = await control.stats()
+    lost = s["dropped"] + s["partitioned"] + s["unroutable"] + s["overflow"]
+    assert s["received"] + s["duplicated"] == s["delivered"] + lost + s["pending"]
+    assert s["dropped"] > 0
+    assert s["duplicated"] > 0
+    assert s["reordered"] > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cmd": "explode"}, "unknown cmd 'explode'; commands: ping, partition"),
+        ({"cmd": "partition", "grudge": {"n1": ["n7"]}}, "'n7' is not a node"),
+        ({"cmd": "partition", "grudge": {"n1": ["n1"]}}, "against itself"),
+        ({"cmd": "partition"}, "'grudge' is required"),
+        ({"cmd": "link_faults", "faults": [{"drop_probability": 2}]}, r"faults\[0\].drop_prob"),
+        ({"cmd": "link_faults", "faults": [{"src": "c1"}]}, "'c1' is not a node"),
+        ({"cmd": "partition", "grudge": {}, "clients": "yes"}, "'clients' must be true or false"),
+        ({"cmd": "ping", "extra": 1}, r"unknown field\(s\) extra"),
+    ],
+)
+async def test_control_errors_are_replied(
+    control: ProxyControl, kwargs: dict[str, Any], message: str
+) -> None:
+    cmd = kwargs.pop("cmd")
+    with pytest.raises(ProxyCommandError, match=message):
+        await control.request(cmd, **kwargs)
+    await control.ping()  # still alive
+
+
+async def test_garbage_on_the_control_socket_gets_an_error_reply(
+    control: ProxyControl, proxy: ProxyProcess, nursery: trio.Nursery
+) -> None:
+    raw = make_socket(zmq.Context.instance(), zmq.DEALER, linger_ms=LINGER_MS)
+    raw.connect(proxy.control)
+    sock = Socket(raw)
+    await nursery.start(sock.serve)
+    try:
+        for garbage in (b"\xff not json", b"[1, 2]", b'{"cmd": "ping"}'):
+            await sock.send([garbage])
+            with trio.fail_after(WAIT_S):
+                (data,) = await sock.receive()
+            reply = json.loads(data)
+            assert reply["ok"] is False
+            assert reply["id"] is None
+            assert reply["error"]
+    finally:
+        sock.close()
+    assert (await control.stats())["control_errors"] == 3
+
+
+async def test_control_timeout_is_clear(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/nobody.sock"
+    async with open_proxy_control(endpoint, timeout_s=0.2) as control:
+        with pytest.raises(ProxyTimeoutError, match=r"did not answer 'ping' within 0.2 s"):
+            await control.ping()
+
+
+async def test_shutdown_flushes_and_exits_zero(tmp_path: Path) -> None:
+    proxy = await start_proxy(tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
+    try:
+        async with open_proxy_control(proxy.control) as control:
+            await control.shutdown()
+        with trio.fail_after(WAIT_S):
+            assert await proxy.process.wait() == 0
+    finally:
+        await proxy.stop()
+    assert (tmp_path / "messages.jsonl").exists()
+
+
+async def test_sigterm_exits_zero_and_keeps_the_log(
+    tmp_path: Path, connect: Callable[..., Any], proxy: ProxyProcess
+) -> None:
+    n1 = await connect("n1")
+    await n1.send("n1", {"type": "last"})
+    await n1.receive()
+    proxy.process.send_signal(signal.SIGTERM)
+    with trio.fail_after(WAIT_S):
+        assert await proxy.process.wait() == 0
+    assert any(x.get("type") == "last" for x in log_lines(tmp_path / "messages.jsonl"))
+
+
+async def test_start_failure_reports_the_stderr_tail(tmp_path: Path) -> None:
+    with pytest.raises(ProxyStartError, match=r"(?s)exited with code 2 before.*--nodes"):
+        await start_proxy(tmp_path, nodes=["n1", "n1"], seed=1, epoch_ns=0)
+
+
+async def test_long_run_dir_uses_an_abstract_control_socket(tmp_path: Path) -> None:
+    run_dir = tmp_path / ("d" * 120)
+    run_dir.mkdir()
+    proxy = await start_proxy(run_dir, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
+    try:
+        assert proxy.control.startswith("ipc://@chaos-proxy-")
+        async with open_proxy_control(proxy.control) as control:
+            await control.ping()
+    finally:
+        assert await proxy.stop() == 0
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    # A stand-in orchestrator starts the proxy, reports the proxy's pid, and is then killed.
+    script = (
+        "import os, subprocess, sys, time\n"
+        "proxy = subprocess.Popen([sys.executable, '-m', 'chaos.proxy', '--run-dir', sys.argv[1],"
+        " '--parent-pid', str(os.getpid()), '--epoch-ns', '0', '--seed', '1', '--nodes', 'n1'],"
+        " stdout=subprocess.PIPE)\n"
+        "print(proxy.stdout.readline().decode().strip(), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = await trio.lowlevel.open_process(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE
+    )
+    proxy_pid = None
+    try:
+        assert parent.stdout is not None
+        line = b""
+        with trio.fail_after(WAIT_S):
+            while b"\n" not in line:
+                line += await parent.stdout.receive_some(4096)
+        proxy_pid = json.loads(line)["pid"]
+        parent.kill()
+        await parent.wait()
+        with trio.fail_after(3.0):
+            # Another process's state has no event to wait on: poll it, with a deadline.
+            while not is_gone(proxy_pid):  # noqa: ASYNC110
+                await trio.sleep(0.02)
+    finally:
+        with trio.CancelScope(shield=True):
+            if parent.returncode is None:
+                parent.kill()
+            await parent.wait()
+            if proxy_pid is not None and not is_gone(proxy_pid):
+                os.kill(proxy_pid, signal.SIGKILL)
