@@ -53,8 +53,8 @@ _ETCD = re.compile(
 )
 _ETCD_VALUE = re.compile(r"nil|-?\d+|\[\s*(-?\d+)\s+(-?\d+)\s*\]|:[\w-]+")
 _KV = re.compile(
-    r'^\{:process (\d+), :type :(invoke|ok|fail|info), :f :(get|put|append), :key "((?:[^"\\]|\\.)*)", '
-    r':value (nil|"(?:[^"\\]|\\.)*")\}\s*$'
+    r"^\{:process (\d+), :type :(invoke|ok|fail|info), :f :(get|put|append), "
+    r':key "((?:[^"\\]|\\.)*)", :value (nil|"(?:[^"\\]|\\.)*")\}\s*$'
 )
 
 
@@ -93,6 +93,8 @@ def read_text(path: Path) -> str:
 def load(path: Path, fmt: str | None = None) -> Loaded:
     """Read a history file in `fmt` (detected when None)."""
     text = read_text(path)
+    if not text.strip():
+        return Loaded([], fmt or "empty", "knossos")  # nothing to judge: the verdict is unknown
     if fmt is None:
         fmt = detect(path, text[:4096])
     if fmt == "jsonl":
@@ -107,7 +109,7 @@ def load(path: Path, fmt: str | None = None) -> Loaded:
 
 
 def _parse_jsonl(text: str, path: Path) -> list[Op]:
-    ops = []
+    ops: list[Op] = []
     lines = text.split("\n")
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -130,7 +132,7 @@ def _parse_jsonl(text: str, path: Path) -> list[Op]:
 def parse_etcd(text: str, path: Path) -> list[Op]:
     """Porcupine's Jepsen etcd logs. Lines that are not operations are skipped, as Porcupine
     does; an operation line with a value it cannot read is an error."""
-    ops = []
+    ops: list[Op] = []
     for m in _ETCD.finditer(text):
         process, typ, f, raw = m.groups()
         v = _ETCD_VALUE.fullmatch(raw)
@@ -159,7 +161,7 @@ def _unquote(s: str) -> str:
 
 def parse_kv(text: str, path: Path) -> list[Op]:
     """Porcupine's kv logs, one EDN map per line; `:key` moves into `value = [key, v]`."""
-    ops = []
+    ops: list[Op] = []
     match = _KV.match
     for lineno, line in enumerate(text.split("\n"), 1):
         m = match(line)
@@ -226,7 +228,7 @@ def parse_edn(text: str, path: Path) -> list[Op]:
     if len(forms) == 1 and isinstance(forms[0], list):
         forms = forms[0]
     lines = _form_lines(text)
-    ops = []
+    ops: list[Op] = []
     for n, form in enumerate(forms):
         lineno = lines[n] if n < len(lines) else 0
         if isinstance(form, list) and len(form) == 4 and str(form[1]) in TYPES:

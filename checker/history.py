@@ -69,8 +69,9 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
         raise HistoryError(f"{where}: expected a JSON object, got {type(d).__name__}")
     for key in ("type", "process", "f"):
         if key not in d:
-            raise HistoryError(f"{where}: missing field {key!r} (every operation needs type, "
-                               "process and f)")
+            raise HistoryError(
+                f"{where}: missing field {key!r} (every operation needs type, process and f)"
+            )
     if d["type"] not in TYPES:
         raise HistoryError(f"{where}: type {d['type']!r} is not one of {', '.join(TYPES)}")
     if not isinstance(d["f"], str):
@@ -101,8 +102,9 @@ def iter_jsonl(path: Path) -> Iterator[Op]:
         except json.JSONDecodeError as e:
             if lineno == len(lines) and not line.endswith("\n"):
                 return  # the run died mid-write: everything before it is still a history
-            raise HistoryError(f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be "
-                               "one JSON object") from None
+            raise HistoryError(
+                f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
+            ) from None
         yield op_from_json(d, where=f"{path}:{lineno}")
 
 

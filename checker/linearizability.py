@@ -45,7 +45,7 @@ Not done: models whose step is nondeterministic, and witness output for valid hi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Any
@@ -128,7 +128,150 @@ def entries_from_history(
     return entries
 
 
-def search(
+_IDENTITY_TAGS = frozenset({"r", "!cas", "read"})
+
+
+def dfs_steps(
+    entries: list[Entry],
+    model: Model,
+    *,
+    deadline: float | None = None,
+    max_configs: int | None = None,
+    slice_configs: int = 4096,
+) -> Generator[None, None, Outcome]:
+    """Wing-Gong depth-first search with Lowe's cache, as a generator.
+
+    It yields after every `slice_configs` new configurations so that a caller can interleave
+    the keys of a partitioned history (and stop at the first invalid key, as Porcupine's
+    parallel search does), and returns its `Outcome`. Use `run(dfs_steps(...))` for one key.
+
+    Operations carry one bit each, in this order: definite identity-like operations (reads,
+    failed compares), other definite operations, each by return time, then `info` operations.
+    A configuration is `(linearized bits << 24) | state number`. At a configuration the
+    candidates are the unlinearized operations invoked before the earliest pending return.
+    Two exact reductions: an identity operation that fits the current state is taken at once
+    with no alternative tried (moving a read earlier to a point where it already fits cannot
+    break any linearization), and an `info` operation is skipped where it would not change the
+    state, and tried only after identical `info` operations invoked before it.
+    """
+    order = sorted(
+        entries,
+        key=lambda e: (
+            (2, e.call_pos)
+            if e.return_pos is None
+            else (0 if e.call[0] in _IDENTITY_TAGS else 1, e.return_pos)
+        ),
+    )
+    n = len(order)
+    definite = sorted(
+        (i for i, e in enumerate(order) if e.return_pos is not None),
+        key=lambda i: order[i].return_pos or 0,
+    )
+    full = 0
+    for i in definite:
+        full |= 1 << i
+    outcome = Outcome(True, events_total=len(definite))
+    if not full:
+        return outcome
+    return_bits = [1 << i for i in definite]
+    # callable_before[p]: every operation invoked before the p-th return.
+    by_call = sorted(range(n), key=lambda i: order[i].call_pos)
+    callable_before = []
+    acc = j = 0
+    for i in definite:
+        ret = order[i].return_pos or 0
+        while j < n and order[by_call[j]].call_pos < ret:
+            acc |= 1 << by_call[j]
+            j += 1
+        callable_before.append(acc)
+    states: list[Any] = [model.initial_state()]
+    state_ids: dict[Any, int] = {states[0]: 0}
+    step = model.step
+    last_of_class: dict[tuple[Any, ...], int] = {}
+    ops: list[tuple[dict[int, int], bool, int, tuple[Any, ...]]] = []
+    for i, e in enumerate(order):
+        prev = 0
+        if e.return_pos is None:
+            prev = last_of_class.get(e.call, 0)
+            last_of_class[e.call] = 1 << i
+        ops.append(({}, e.return_pos is None, prev, e.call))
+    cache: set[int] = set()
+    stack: list[tuple[int, int, int, int]] = []
+    lin = sid = p = 0
+    cand = callable_before[0]
+    explored = 0
+    deepest = 0
+    limit = max_configs or 1 << 62
+    shift = _STATE_BITS
+    while True:
+        if cand:
+            b = cand & -cand
+            cand ^= b
+            trans, info, prev, call = ops[b.bit_length() - 1]
+            if prev and not lin & prev:
+                continue
+            nsid = trans.get(sid)
+            if nsid is None:
+                nstate = step(states[sid], call)
+                if nstate is IMPOSSIBLE:
+                    nsid = -1
+                else:
+                    nsid = state_ids.get(nstate, -1)
+                    if nsid < 0:
+                        nsid = len(states)
+                        states.append(nstate)
+                        state_ids[nstate] = nsid
+                trans[sid] = nsid
+            if nsid < 0:
+                continue
+            if nsid == sid:
+                if info:
+                    continue
+                cand = 0  # an identity operation that fits now: no alternative is needed
+            nlin = lin | b
+            key = (nlin << shift) | nsid
+            if key in cache:
+                continue
+            cache.add(key)
+            explored += 1
+            if nlin & full == full:
+                break
+            if not explored % slice_configs:
+                if deadline is not None and time.monotonic() > deadline:
+                    outcome.valid, outcome.stopped_by = UNKNOWN, "time"
+                    break
+                if len(cache) > limit or nsid > _STATE_MASK:
+                    outcome.valid, outcome.stopped_by = UNKNOWN, "memory"
+                    break
+                yield None
+            stack.append((lin, sid, cand, p))
+            lin, sid = nlin, nsid
+            while nlin & return_bits[p]:
+                p += 1
+            if p > deepest:
+                deepest = p
+            cand = callable_before[p] & ~nlin
+        elif stack:
+            lin, sid, cand, p = stack.pop()
+        else:
+            outcome.valid = False
+            break
+    outcome.configs_explored = explored
+    outcome.events_done = len(definite) if outcome.valid is True else deepest
+    outcome.frontier_size = len(stack)
+    return outcome
+
+
+def run(steps: Generator[None, None, Outcome]) -> Outcome:
+    """Drive a `dfs_steps` generator to its outcome."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def frontier_search(
     entries: list[Entry],
     model: Model,
     *,
@@ -136,7 +279,13 @@ def search(
     max_configs: int | None = None,
     track: bool = False,
 ) -> Outcome:
-    """Decide one key's entries (all must share a key). See the module docstring."""
+    """Lowe's just-in-time search, breadth-first over the history: used to explain failures.
+
+    It keeps every configuration reachable after each return, so when an operation cannot be
+    placed it knows every state the register could have been in (`states_seen`) and, with
+    `track`, the longest linearization it found (`witness`). It is slower than `dfs_steps` on
+    valid histories with much concurrency, since it never stops at the first linearization.
+    """
     states: list[Any] = [model.initial_state()]
     state_ids: dict[Any, int] = {states[0]: 0}
     step = model.step
@@ -172,7 +321,8 @@ def search(
                     prev = last_of_class.get(x.call, 0)
                     last_of_class[x.call] = bit
                     info_mask |= bit
-                rec = (bit, {}, x.return_pos is None, prev, x.call, x)
+                trans: dict[int, int] = {}
+                rec = (bit, trans, x.return_pos is None, prev, x.call, x)
                 pending.append(rec)
                 record[id(x)] = rec
                 continue
@@ -308,6 +458,39 @@ def partition(entries: list[Entry], model: Model) -> dict[Any, list[Entry]]:
     return groups
 
 
+def run_keys(
+    groups: dict[Any, list[Entry]],
+    model: Model,
+    *,
+    deadline: float | None,
+    max_configs: int | None,
+) -> dict[Any, Outcome]:
+    """Search every key, interleaved, until all are decided or one is invalid.
+
+    Keys take turns of a few thousand configurations each, so one hard key cannot hide an
+    easy invalid one (Porcupine gets the same effect by searching keys in parallel). Keys still
+    undecided when another turns out invalid are left out of the answer.
+    """
+    outcomes: dict[Any, Outcome] = {}
+    active = [
+        (key, dfs_steps(group, model, deadline=deadline, max_configs=max_configs))
+        for key, group in groups.items()
+    ]
+    while active:
+        still = []
+        for key, steps in active:
+            try:
+                next(steps)
+            except StopIteration as done:
+                outcomes[key] = done.value
+                if done.value.valid is False:
+                    return outcomes
+                continue
+            still.append((key, steps))
+        active = still
+    return outcomes
+
+
 def check(
     ops: list[Op],
     model: Model,
@@ -332,24 +515,22 @@ def check(
         max_configs = max(1000, int(memory_limit_mb * 1e6 / _BYTES_PER_CONFIG))
     entries = entries_from_history(ops, model, semantics=semantics)
     groups = partition(entries, model)
-    verdicts: list[Validity] = []
-    explored = 0
-    failures: list[tuple[Any, Outcome]] = []
-    unfinished: dict[str, Any] = {}
-    for key, group in groups.items():
-        outcome = search(group, model, deadline=deadline, max_configs=max_configs)
-        explored += outcome.configs_explored
-        verdicts.append(outcome.valid)
-        if outcome.valid is False:
-            failures.append((key, outcome))
-        elif outcome.valid == UNKNOWN:
-            unfinished[_show_key(key)] = {
-                "stopped_by": outcome.stopped_by,
-                "events_done": outcome.events_done,
-                "events_total": outcome.events_total,
-                "configs_explored": outcome.configs_explored,
-                "frontier_size": outcome.frontier_size,
-            }
+    outcomes = run_keys(groups, model, deadline=deadline, max_configs=max_configs)
+    verdicts: list[Validity] = [o.valid for o in outcomes.values()]
+    explored = sum(o.configs_explored for o in outcomes.values())
+    failures = [(k, o) for k, o in outcomes.items() if o.valid is False]
+    unfinished: dict[str, Any] = {
+        _show_key(key): {
+            "stopped_by": o.stopped_by,
+            "returns_placed": o.events_done,
+            "returns_total": o.events_total,
+            "configs_explored": o.configs_explored,
+        }
+        for key, o in outcomes.items()
+        if o.valid == UNKNOWN
+    }
+    if failures:
+        verdicts = [False]  # the other keys were stopped early: one invalid key is enough
     valid = merge_valid(verdicts) if entries else UNKNOWN
     details: dict[str, Any] = {
         "model": model.name,
@@ -360,11 +541,11 @@ def check(
     }
     if not entries:
         details["unknown"] = {"reason": "nothing to judge: no operation the model understands"}
-    elif unfinished:
+    elif unfinished and not failures:
         stopped = {u["stopped_by"] for u in unfinished.values()}
         details["unknown"] = {
             "reason": f"the {' and '.join(sorted(stopped))} budget ran out before a verdict",
-            "keys_done": len(groups) - len(unfinished) - len(failures),
+            "keys_done": len(outcomes) - len(unfinished),
             "keys_unfinished": unfinished,
         }
     if failures:

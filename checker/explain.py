@@ -1,0 +1,166 @@
+"""Why a history is not linearizable, in terms a person can check by hand.
+
+`explain_failure(entries, model, outcome, key=..., time_limit_s=...)` takes the entries of the
+key that failed (see `checker.linearizability`) and returns a JSON-able dict:
+
+- `op`: the operation that could not be placed: at its return, no linearization of everything
+  before it could also fit it; `needed`: what the state would have had to be (for a read of 4,
+  "the value to be 4"); `possible_states`: every state the object could have been in while
+  that operation was pending.
+- `longest_prefix`: the longest linearization found before the failure, as operations with the
+  state after each: the story that got furthest.
+- `minimal_ops`: a smallest set of this key's operations that is already not linearizable on
+  its own, found by delta debugging (remove chunks, then single operations, while the rest still
+  fails); `minimal` says whether the search for it finished within its budget (if not, the set
+  is smaller than the history but maybe not 1-minimal).
+- `text`: all of that as a few readable lines; `render(result)` prints a whole result.
+
+Explanations cost extra searches, so they are bounded by `time_limit_s` and degrade (fewer
+fields, `complete: false`) rather than run long. They do not yet show a timeline picture; the
+HTML report draws one from these fields.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from checker.linearizability import (
+    Entry,
+    Outcome,
+    _op_json,
+    _show_key,
+    dfs_steps,
+    frontier_search,
+    run,
+)
+from checker.models import Model, show
+
+_SHOWN_PREFIX_OPS = 8
+
+
+def explain_failure(
+    entries: list[Entry],
+    model: Model,
+    outcome: Outcome,
+    *,
+    key: Any = None,
+    time_limit_s: float = 5.0,
+) -> dict[str, Any]:
+    """Explain why `entries` (one key's operations) are not linearizable. See module doc."""
+    deadline = time.monotonic() + time_limit_s
+    found = frontier_search(entries, model, deadline=deadline, track=True)
+    failure: dict[str, Any] = {"key": _show_key(key), "complete": False}
+    if found.valid is not False or found.failed is None:
+        failure["text"] = (
+            f"{_key_text(key)}not linearizable; the explanation ran out of time "
+            "(raise --time-limit for one)"
+        )
+        return failure
+    x = found.failed
+    failure["op"] = _op_json(x)
+    failure["needed"] = model.needs(x.call)
+    failure["possible_states"] = [show(s) for s in found.states_seen]
+    failure["longest_prefix"] = [
+        {**(_op_json(e) or {}), "state_after": show(state)} for e, state in found.witness
+    ]
+    relevant = [e for e in entries if e.call_pos < (x.return_pos or 0)]
+    minimal, is_minimal = minimise(relevant, model, deadline=deadline)
+    failure["minimal_ops"] = [_op_json(e) for e in sorted(minimal, key=lambda e: e.call_pos)]
+    failure["minimal"] = is_minimal
+    failure["complete"] = is_minimal
+    failure["text"] = _text(failure, key)
+    return failure
+
+
+def _is_invalid(entries: list[Entry], model: Model, deadline: float) -> bool:
+    return run(dfs_steps(entries, model, deadline=deadline)).valid is False
+
+
+def minimise(entries: list[Entry], model: Model, *, deadline: float) -> tuple[list[Entry], bool]:
+    """A subset of `entries` that is still not linearizable, and whether it is 1-minimal.
+
+    Delta debugging: try removing chunks of halving size, keeping every removal after which
+    the rest still fails; finish with single operations until none can go.
+    """
+    current = list(entries)
+    if not _is_invalid(current, model, deadline):
+        return current, False
+    chunk = max(1, len(current) // 2)
+    while True:
+        changed = False
+        i = 0
+        while i < len(current):
+            if time.monotonic() > deadline:
+                return current, False
+            trial = current[:i] + current[i + chunk :]
+            if trial and _is_invalid(trial, model, deadline):
+                current = trial
+                changed = True
+            else:
+                i += chunk
+        if chunk == 1 and not changed:
+            return current, True
+        chunk = max(1, chunk // 2)
+
+
+def _key_text(key: Any) -> str:
+    return "" if key is None else f"key {show(key)}: "
+
+
+def describe_op(op: dict[str, Any] | None) -> str:
+    if op is None:
+        return "?"
+    value = op["value"]
+    text = f"{op['f']} {show(_plain(value))}"
+    if op["type"] == "ok" and op["result"] is not None and op["f"] in ("read", "get", "dequeue"):
+        text = f"{op['f']} -> {show(_plain(op['result']))}"
+    suffix = {"info": " (info)", "fail": " (failed)"}.get(op["type"], "")
+    return f"#{op['index']} p{op['process']} {text}{suffix}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def _text(failure: dict[str, Any], key: Any) -> str:
+    states = failure["possible_states"]
+    lines = [
+        f"{_key_text(key)}operation {describe_op(failure['op'])} could not be placed: it needs "
+        f"{failure['needed']}, but while it was pending the state could only be "
+        f"{', '.join(states) if states else 'nothing'}."
+    ]
+    prefix = failure["longest_prefix"]
+    lines.append(
+        f"Longest linearizable prefix: {len(prefix)} operations" + (", ending:" if prefix else ".")
+    )
+    for step in prefix[-_SHOWN_PREFIX_OPS:]:
+        lines.append(f"  {describe_op(step)}  => {step['state_after']}")
+    minimal = failure["minimal_ops"]
+    qualifier = "smallest" if failure["minimal"] else "a smaller (search cut short)"
+    lines.append(
+        f"{qualifier.capitalize()} set that cannot be linearized: {len(minimal)} operations:"
+    )
+    for op in minimal:
+        lines.append(f"  {describe_op(op)}")
+    return "\n".join(lines)
+
+
+def render(result: dict[str, Any]) -> str:
+    """A linearizability result as a few lines of text (the CLI's non-JSON output)."""
+    valid = result["valid"]
+    head = {True: "linearizable", False: "NOT linearizable"}.get(valid, "unknown")
+    lines = [
+        f"{head} ({result.get('model')}, {result.get('op_count', 0)} ops, "
+        f"{result.get('key_count', 0)} keys, {result.get('configs_explored', 0)} configurations, "
+        f"{result.get('time_s', 0):.3f} s)"
+    ]
+    if "unknown" in result:
+        lines.append(f"  {result['unknown']['reason']}")
+    failure = result.get("failure")
+    if failure is not None:
+        text = failure.get("text") or f"{_key_text(failure.get('key'))}not linearizable"
+        lines.extend("  " + line for line in text.split("\n"))
+    return "\n".join(lines)
