@@ -1,0 +1,65 @@
+"""An in-memory network of `Transport`s, for tests and simulations under trio's virtual clock.
+
+    net = MemoryNetwork()
+    node = Node("n1", net.transport("n1"), clock=..., log=..., rng=...)
+    client = net.transport("c1")
+    net.drop = lambda src, dest: {src, dest} == {"n1", "n2"}    # a partition, until reset
+
+It routes by destination exactly as the proxy does, delivering each message to the
+destination's queue with a `src` equal to the sender's id. `drop(src, dest)` decides per message
+whether it is lost (counted in `dropped`); messages to an unknown id are counted as
+`unroutable`. There is no delay or reordering: this is for checking runtime and protocol logic
+deterministically, not for fault injection, which is the proxy's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+
+QUEUE_MAX = 10_000
+
+
+class MemoryTransport:
+    def __init__(self, network: MemoryNetwork, node_id: str) -> None:
+        self.network = network
+        self.node_id = node_id
+        self._send, self._receive = trio.open_memory_channel[tuple[str, bytes]](QUEUE_MAX)
+
+    async def send(self, dest: str, data: bytes) -> None:
+        await self.network.route(self.node_id, dest, data)
+
+    async def receive(self) -> tuple[str, bytes]:
+        return await self._receive.receive()
+
+    def close(self) -> None:
+        self._send.close()
+
+
+class MemoryNetwork:
+    def __init__(self) -> None:
+        self.transports: dict[str, MemoryTransport] = {}
+        self.drop: Callable[[str, str], bool] = lambda src, dest: False
+        self.delivered = 0
+        self.dropped = 0
+        self.unroutable = 0
+
+    def transport(self, node_id: str) -> MemoryTransport:
+        assert node_id not in self.transports, node_id
+        self.transports[node_id] = MemoryTransport(self, node_id)
+        return self.transports[node_id]
+
+    async def route(self, src: str, dest: str, data: bytes) -> None:
+        target = self.transports.get(dest)
+        if target is None:
+            self.unroutable += 1
+        elif self.drop(src, dest):
+            self.dropped += 1
+        else:
+            try:
+                await target._send.send((src, data))
+                self.delivered += 1
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self.unroutable += 1
+        await trio.lowlevel.checkpoint()
