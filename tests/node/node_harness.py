@@ -10,6 +10,7 @@ the clients `c0`, `c1`, ... `drop(src, dest)` drops node<->node messages while i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -126,9 +127,25 @@ def node_argv(
     bug: str | None = None,
     parent_pid: int | None = None,
 ) -> list[str]:
-    argv = [sys.executable, "-m", "node", "--id", node_id, "--service", service,
-            "--proxy", endpoint, "--data", str(tmp / "nodes" / node_id), "--run-dir", str(tmp),
-            "--parent-pid", str(parent_pid or os.getpid()), "--seed", "7"]
+    argv = [
+        sys.executable,
+        "-m",
+        "node",
+        "--id",
+        node_id,
+        "--service",
+        service,
+        "--proxy",
+        endpoint,
+        "--data",
+        str(tmp / "nodes" / node_id),
+        "--run-dir",
+        str(tmp),
+        "--parent-pid",
+        str(parent_pid or os.getpid()),
+        "--seed",
+        "7",
+    ]
     return [*argv, "--bug", bug] if bug else argv
 
 
@@ -141,7 +158,7 @@ class Processes:
         self.pids: list[int] = []  # grandchildren we only know by pid
 
     async def start(self, argv: list[str], *, name: str, **kwargs: Any) -> trio.Process:
-        log = open(self.tmp / f"{name}.stderr", "ab")  # noqa: SIM115 - the child holds it
+        log = (self.tmp / f"{name}.stderr").open("ab")  # closed once the child holds it
         kwargs.setdefault("stdout", log)
         proc = await trio.lowlevel.open_process(
             argv, stderr=log, cwd=ROOT, start_new_session=True, **kwargs
@@ -165,10 +182,8 @@ class Processes:
 
 def kill_group_quietly(pid: int) -> None:
     for kill in (os.killpg, os.kill):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def is_gone(pid: int) -> bool:

@@ -68,9 +68,7 @@ async def test_garbage_frames_do_not_kill_the_node(router: Router, processes: Pr
             await trio.sleep(0.05)
 
 
-async def test_unique_ids_are_unique_across_restarts(
-    router: Router, processes: Processes
-) -> None:
+async def test_unique_ids_are_unique_across_restarts(router: Router, processes: Processes) -> None:
     ids = set()
     for _ in range(2):
         proc = await start_node(router, processes, service="unique-ids")
@@ -89,8 +87,9 @@ async def test_unsynced_boot_counter_bug_repeats_ids_after_a_kill(
 ) -> None:
     seen = []
     for _ in range(2):
-        proc = await start_node(router, processes, service="unique-ids",
-                                bug="unsynced-boot-counter")
+        proc = await start_node(
+            router, processes, service="unique-ids", bug="unsynced-boot-counter"
+        )
         reply = await router.rpc("n1", {"type": "generate"})
         seen.append(reply["body"]["id"])
         proc.kill()
@@ -101,10 +100,13 @@ async def test_unsynced_boot_counter_bug_repeats_ids_after_a_kill(
 
 async def test_chaos_clock_sets_offset_and_rate(router: Router, processes: Processes) -> None:
     await start_node(router, processes)
-    reply = await router.rpc("n1", {"type": "chaos_clock", "offset_ms": 250, "rate": 1.5},
-                             src="c0")
-    assert reply["body"] == {**reply["body"], "type": "chaos_clock_ok", "offset_ms": 250.0,
-                             "rate": 1.5}
+    reply = await router.rpc("n1", {"type": "chaos_clock", "offset_ms": 250, "rate": 1.5}, src="c0")
+    assert reply["body"] == {
+        **reply["body"],
+        "type": "chaos_clock_ok",
+        "offset_ms": 250.0,
+        "rate": 1.5,
+    }
     bad = await router.rpc("n1", {"type": "chaos_clock", "rate": 0}, src="c0")
     assert bad["body"]["code"] == 12
 
@@ -132,8 +134,12 @@ async def test_node_exits_when_its_parent_dies(router: Router, processes: Proces
         "print(p.pid, flush=True)\n"
         "sys.stdin.read()\n"
     )
-    parent = await processes.start([sys.executable, "-c", script, *argv], name="parent",
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    parent = await processes.start(
+        [sys.executable, "-c", script, *argv],
+        name="parent",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert parent.stdout is not None
     with trio.fail_after(WAIT_S):
         line = b""
@@ -157,16 +163,20 @@ async def test_node_exits_when_its_parent_dies(router: Router, processes: Proces
         (["--service", "echo", "--parent-pid", "x"], "not an integer"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(
-    tmp_path: Path, args: list[str], complaint: str
-) -> None:
-    base = {"--id": "n1", "--proxy": "tcp://127.0.0.1:1", "--data": str(tmp_path),
-            "--run-dir": str(tmp_path), "--parent-pid": "1"}
+def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], complaint: str) -> None:
+    base = {
+        "--id": "n1",
+        "--proxy": "tcp://127.0.0.1:1",
+        "--data": str(tmp_path),
+        "--run-dir": str(tmp_path),
+        "--parent-pid": "1",
+    }
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value
     argv = [a for pair in base.items() for a in pair]
-    proc = subprocess.run([sys.executable, "-m", "node", *argv], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "node", *argv], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 2
     assert complaint in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
