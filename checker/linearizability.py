@@ -128,9 +128,6 @@ def entries_from_history(
     return entries
 
 
-_IDENTITY_TAGS = frozenset({"r", "!cas", "read"})
-
-
 def dfs_steps(
     entries: list[Entry],
     model: Model,
@@ -149,9 +146,11 @@ def dfs_steps(
     failed compares), other definite operations, each by return time, then `info` operations.
     A configuration is `(linearized bits << 24) | state number`. At a configuration the
     candidates are the unlinearized operations invoked before the earliest pending return.
-    Two exact reductions: an identity operation that fits the current state is taken at once
-    with no alternative tried (moving a read earlier to a point where it already fits cannot
-    break any linearization), and an `info` operation is skipped where it would not change the
+    Two exact reductions: an observer (an operation that never changes any state, such as a
+    read) that fits the current state is taken at once with no alternative tried (moving it
+    earlier, to a point where it already fits, cannot break a linearization; this holds only
+    for operations that change no state at all, not for a write that happens to rewrite the
+    same value), and an `info` operation is skipped where it would not change the
     state, and tried only after identical `info` operations invoked before it.
     """
     order = sorted(
@@ -159,7 +158,7 @@ def dfs_steps(
         key=lambda e: (
             (2, e.call_pos)
             if e.return_pos is None
-            else (0 if e.call[0] in _IDENTITY_TAGS else 1, e.return_pos)
+            else (0 if model.is_observer(e.call) else 1, e.return_pos)
         ),
     )
     n = len(order)
@@ -188,13 +187,13 @@ def dfs_steps(
     state_ids: dict[Any, int] = {states[0]: 0}
     step = model.step
     last_of_class: dict[tuple[Any, ...], int] = {}
-    ops: list[tuple[dict[int, int], bool, int, tuple[Any, ...]]] = []
+    ops: list[tuple[dict[int, int], bool, int, tuple[Any, ...], bool]] = []
     for i, e in enumerate(order):
         prev = 0
         if e.return_pos is None:
             prev = last_of_class.get(e.call, 0)
             last_of_class[e.call] = 1 << i
-        ops.append(({}, e.return_pos is None, prev, e.call))
+        ops.append(({}, e.return_pos is None, prev, e.call, model.is_observer(e.call)))
     cache: set[int] = set()
     stack: list[tuple[int, int, int, int]] = []
     lin = sid = p = 0
@@ -207,7 +206,7 @@ def dfs_steps(
         if cand:
             b = cand & -cand
             cand ^= b
-            trans, info, prev, call = ops[b.bit_length() - 1]
+            trans, info, prev, call, observer = ops[b.bit_length() - 1]
             if prev and not lin & prev:
                 continue
             nsid = trans.get(sid)
@@ -227,7 +226,8 @@ def dfs_steps(
             if nsid == sid:
                 if info:
                     continue
-                cand = 0  # an identity operation that fits now: no alternative is needed
+                if observer:
+                    cand = 0  # an observer that fits now: no alternative is needed
             nlin = lin | b
             key = (nlin << shift) | nsid
             if key in cache:

@@ -194,6 +194,11 @@ class Model:
             return state if state == call[1] else IMPOSSIBLE
         raise ModelError(f"unknown call {call!r}")  # pragma: no cover - compile makes calls
 
+    def is_observer(self, call: Call) -> bool:
+        """Whether `call` leaves every state unchanged (or is impossible): a pure observation."""
+        tag = call[0]
+        return tag in ("r", "!cas", "read") or (tag == "deq" and call[1] is None)
+
     def needs(self, call: Call) -> str:
         """What the state must be for `call` to be possible, in words (for explanations)."""
         tag = call[0]
