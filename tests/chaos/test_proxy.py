@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -21,10 +22,12 @@ from proxy_harness import NODES, WAIT_S, wait_stats
 from chaos.control import (
     ProxyCommandError,
     ProxyControl,
+    ProxyExitedError,
     ProxyProcess,
     ProxyStartError,
     ProxyTimeoutError,
     open_proxy_control,
+    serve_proxy,
     start_proxy,
 )
 from chaos.faults import LinkFault, halves, one_way
@@ -351,3 +354,25 @@ async def test_exits_when_its_parent_dies(tmp_path: Path) -> None:
             await parent.wait()
             if proxy_pid is not None and not is_gone(proxy_pid):
                 os.kill(proxy_pid, signal.SIGKILL)
+
+
+async def test_reorder_lets_later_messages_overtake(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    await control.link_faults([{"reorder_probability": 0.5, "reorder_hold_ms": 50}])
+    sent = [await n1.send("n2") for _ in range(40)]
+    received = [(await n2.receive())[1]["body"]["msg_id"] for _ in sent]
+    assert sorted(received) == sent
+    assert received != sent
+
+
+async def test_serve_proxy_reports_an_unprompted_death(tmp_path: Path) -> None:
+    with pytest.raises(ExceptionGroup) as info:
+        async with trio.open_nursery() as nursery:
+            start = functools.partial(
+                serve_proxy, tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns()
+            )
+            proxy = await nursery.start(start)
+            proxy.process.kill()
+    assert info.group_contains(ProxyExitedError, match=r"exited unprompted with code -9")
