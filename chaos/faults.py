@@ -485,6 +485,8 @@ def _one_way_shape(
     nodes: Sequence[str], rng: random.Random, *, src: str | None = None, dest: str | None = None
 ) -> Grudge:
     names = list(nodes)
+    if len(names) < 2:
+        raise ValueError(f"one-way needs at least 2 nodes, got {len(names)}")
     if src is None:
         src = rng.choice([n for n in names if n != dest])
     if dest is None:

@@ -163,6 +163,8 @@ def test_build_grudge_unknown_shape_lists_valid_names() -> None:
         build_grudge("triangle", N5, random.Random(0))
     with pytest.raises(ValueError, match="unknown parameter"):
         build_grudge("halves", N5, random.Random(0), node="n1")
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        build_grudge("one-way", ["n1"], random.Random(0))
 
 
 node_lists = st.integers(min_value=3, max_value=11).map(
