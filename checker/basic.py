@@ -183,7 +183,8 @@ def _phases(history: Sequence[Op]) -> dict[int, str]:
     phases: dict[int, str] = {}
     for op in history:
         if op.process == "nemesis":
-            if op.type == "invoke" and op.f in _FAULT_KINDS and not _is_clock_reset(op):
+            is_fault = op.f in _FAULT_KINDS and not (op.f == "clock" and _is_clock_reset(op))
+            if op.type == "invoke" and is_fault:
                 active.add(_FAULT_KINDS[op.f])
             elif op.type == "ok":
                 if op.f == "heal" and isinstance(op.value, dict) and op.value.get("final"):
