@@ -1,0 +1,183 @@
+"""The codec and the pyzmq-to-trio adapter (`node.wire`).
+
+The adapter test reproduces the wake-up a send can swallow: zmq's FD is edge-triggered, and a
+`send` processes the socket's pending commands, including "a message arrived", which clears
+the FD. A reader parked in `wait_readable` then sleeps forever although a message is waiting.
+`Socket._after_send` re-checks `EVENTS` after every send and wakes the reader. The test drives
+the exact interleaving (a reply lands, then a send happens before the reader runs) many times,
+and a canary with the kick disabled shows the same steps hang, so the test can see the bug.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import zmq
+
+from node import wire
+
+ROUNDS = 200
+REPLY_WAIT_S = 2.0
+
+
+class NoKickSocket(wire.Socket):
+    """The adapter without the post-send re-check: the bug the kick exists to prevent."""
+
+    def _after_send(self) -> None:
+        pass
+
+
+class EchoRouter:
+    """A ROUTER on its own thread (plain blocking zmq) that echoes every message except
+    `b"noreply"`, and sets `replied` after each echo."""
+
+    def __init__(self, ctx: zmq.Context[Any]) -> None:
+        self.sock = wire.make_socket(ctx, zmq.ROUTER)
+        self.sock.bind("tcp://127.0.0.1:0")
+        self.endpoint: str = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.replied = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        while not self._stop.is_set():
+            if not poller.poll(timeout=50):
+                continue
+            ident, payload = self.sock.recv_multipart()
+            if payload != b"noreply":
+                self.sock.send_multipart([ident, payload])
+                self.replied.set()
+
+    def __enter__(self) -> EchoRouter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close(linger=0)
+
+
+@pytest.fixture
+def zmq_ctx() -> Iterator[zmq.Context[Any]]:
+    ctx: zmq.Context[Any] = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)
+
+
+async def swallow_the_wake_up(sock: wire.Socket, router: EchoRouter, round_no: int) -> bool:
+    """One round of the interleaving that loses a wake-up without the kick. Returns whether
+    the interleaving happened (False: the reply was so fast that the first send's own
+    `EVENTS` check saw it, which is the kick at work too)."""
+    await trio.testing.wait_all_tasks_blocked()  # the reader is parked in wait_readable
+    router.replied.clear()
+    payload = f"ping {round_no}".encode()
+    sock.send_nowait([payload])
+    # Blocking on purpose, without a checkpoint: trio's loop (and so the reader) must not run
+    # until the reply has landed and a second send has swallowed its edge.
+    assert router.replied.wait(REPLY_WAIT_S), "the echo router did not reply"
+    fd = sock.raw.getsockopt(zmq.FD)
+    reproduced = is_readable(fd, timeout_s=0.2)
+    # zmq throttles command processing in send (about once a millisecond), so send until a
+    # send has processed the "message arrived" command and cleared the FD: the swallowed edge.
+    deadline = time.monotonic() + REPLY_WAIT_S
+    while is_readable(fd, timeout_s=0):
+        sock.send_nowait([b"noreply"])
+        assert time.monotonic() < deadline, "no send ever cleared the FD"
+    assert await sock.receive() == [payload]
+    return reproduced
+
+
+def is_readable(fd: int, *, timeout_s: float) -> bool:
+    readable, _, _ = select.select([fd], [], [], timeout_s)
+    return bool(readable)
+
+
+async def test_a_send_cannot_swallow_the_readers_wake_up(zmq_ctx: zmq.Context[Any]) -> None:
+    with EchoRouter(zmq_ctx) as router:
+        raw = wire.make_socket(zmq_ctx, zmq.DEALER, identity="n1")
+        raw.connect(router.endpoint)
+        sock = wire.Socket(raw)
+        reproduced = 0
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sock.serve)
+            for round_no in range(ROUNDS):
+                with trio.fail_after(REPLY_WAIT_S):
+                    reproduced += await swallow_the_wake_up(sock, router, round_no)
+            sock.close()
+        assert reproduced > ROUNDS // 2, f"the interleaving happened only {reproduced} times"
+
+
+async def test_canary_without_the_kick_the_reader_sleeps_forever(
+    zmq_ctx: zmq.Context[Any],
+) -> None:
+    with EchoRouter(zmq_ctx) as router:
+        raw = wire.make_socket(zmq_ctx, zmq.DEALER, identity="n1")
+        raw.connect(router.endpoint)
+        sock = NoKickSocket(raw)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sock.serve)
+            with trio.move_on_after(0.5) as scope:
+                await swallow_the_wake_up(sock, router, 0)
+            assert scope.cancelled_caught, "the kick-less adapter woke up: the test is blind"
+            sock.close()
+
+
+async def test_close_ends_serve_and_receive(zmq_ctx: zmq.Context[Any]) -> None:
+    raw = wire.make_socket(zmq_ctx, zmq.DEALER, identity="n1")
+    raw.connect("tcp://127.0.0.1:1")
+    sock = wire.Socket(raw)
+    with trio.fail_after(REPLY_WAIT_S):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sock.serve)
+            await trio.testing.wait_all_tasks_blocked()
+            sock.close()
+            with pytest.raises(trio.EndOfChannel):
+                await sock.receive()
+
+
+def test_codec_round_trip_keeps_unknown_keys() -> None:
+    msg = {"id": 7, "src": "c1", "dest": "n1", "body": {"type": "echo", "msg_id": 1, "echo": "é"}}
+    assert wire.decode(wire.encode(msg)) == msg
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[1]", "must be a JSON object, not list"),
+        (b'{"dest": "n1", "body": {"type": "x"}}', "'src' must be a non-empty string"),
+        (b'{"src": "c1", "dest": "", "body": {"type": "x"}}', "'dest' must be a non-empty"),
+        (b'{"src": "c1", "dest": "n1", "body": []}', "'body' must be a JSON object"),
+        (b'{"src": "c1", "dest": "n1", "body": {"type": 1}}', "body 'type' must be a string"),
+        (b'{"src": "c1", "dest": "n1", "body": {"type": "x", "msg_id": "1"}}', "'msg_id'"),
+        (
+            b'{"src": "c1", "dest": "n1", "body": {"type": "x", "in_reply_to": true}}',
+            "'in_reply_to' must be an integer",
+        ),
+    ],
+)
+def test_decode_rejects_garbage_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(wire.WireError, match=reason.replace("(", r"\(")):
+        wire.decode(data)
+
+
+def test_reply_and_error_bodies() -> None:
+    request = {"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 4}}
+    assert wire.reply_body(request, value=3) == {"type": "read_ok", "in_reply_to": 4, "value": 3}
+    assert wire.error_body(request, 20, "no key") == {
+        "type": "error",
+        "code": 20,
+        "text": "no key",
+        "in_reply_to": 4,
+    }
