@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 MODEL_NAMES = ("register", "cas-register", "kv", "mutex", "fifo-queue", "set")
-FORMAT_NAMES = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
+FORMAT_NAMES = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 WORKLOAD_MODELS = {"lin-kv": "kv", "quorum-kv": "kv"}
 
 

@@ -34,7 +34,7 @@ from checker.linearizability import (
     frontier_search,
     run,
 )
-from checker.models import Model, show
+from checker.models import IMPOSSIBLE, Model, show
 
 _SHOWN_PREFIX_OPS = 8
 
@@ -65,7 +65,7 @@ def explain_failure(
         {**(_op_json(e) or {}), "state_after": show(state)} for e, state in found.witness
     ]
     relevant = [e for e in entries if e.call_pos < (x.return_pos or 0)]
-    minimal, is_minimal = minimise(relevant, model, deadline=deadline)
+    minimal, is_minimal = minimise(relevant, model, deadline=deadline, keep=x)
     failure["minimal_ops"] = [_op_json(e) for e in sorted(minimal, key=lambda e: e.call_pos)]
     failure["minimal"] = is_minimal
     failure["complete"] = is_minimal
@@ -77,15 +77,58 @@ def _is_invalid(entries: list[Entry], model: Model, deadline: float) -> bool:
     return run(dfs_steps(entries, model, deadline=deadline)).valid is False
 
 
-def minimise(entries: list[Entry], model: Model, *, deadline: float) -> tuple[list[Entry], bool]:
+def _supporters(entries: list[Entry], model: Model) -> dict[int, set[int]]:
+    """For each operation that cannot happen first, the operations that could enable it.
+
+    `supporters[id(y)]` holds the ids of the operations `e` such that `y` fits the state
+    after `e` alone, from the initial state. Operations that fit the initial state, and those
+    that no single operation enables, are left out: they need nothing kept.
+    """
+    init = model.initial_state()
+    after = [(id(e), model.step(init, e.call)) for e in entries]
+    supporters: dict[int, set[int]] = {}
+    for y in entries:
+        if model.step(init, y.call) is not IMPOSSIBLE:
+            continue
+        enabling = {
+            eid
+            for eid, state in after
+            if eid != id(y)
+            and state is not IMPOSSIBLE
+            and model.step(state, y.call) is not IMPOSSIBLE
+        }
+        if enabling:
+            supporters[id(y)] = enabling
+    return supporters
+
+
+def minimise(
+    entries: list[Entry], model: Model, *, deadline: float, keep: Entry | None = None
+) -> tuple[list[Entry], bool]:
     """A subset of `entries` that is still not linearizable, and whether it is 1-minimal.
 
     Delta debugging: try removing chunks of halving size, keeping every removal after which
-    the rest still fails; finish with single operations until none can go.
+    the rest still fails; finish with single operations until none can go. The set always
+    keeps `keep` (the operation that could not be placed), and never drops the last operation
+    that could produce what another one in the set needs (the write of the value a read saw):
+    without that rule the smallest failing set of a stale read is the read alone, which is
+    true and useless; with it, the set shows the write it saw and the write that overwrote it.
     """
     current = list(entries)
     if not _is_invalid(current, model, deadline):
         return current, False
+    supporters = _supporters(current, model)
+
+    def still_fails(trial: list[Entry]) -> bool:
+        if not trial or (keep is not None and keep not in trial):
+            return False
+        ids = {id(e) for e in trial}
+        for e in trial:
+            needed = supporters.get(id(e))
+            if needed is not None and ids.isdisjoint(needed):
+                return False
+        return _is_invalid(trial, model, deadline)
+
     chunk = max(1, len(current) // 2)
     while True:
         changed = False
@@ -94,7 +137,7 @@ def minimise(entries: list[Entry], model: Model, *, deadline: float) -> tuple[li
             if time.monotonic() > deadline:
                 return current, False
             trial = current[:i] + current[i + chunk :]
-            if trial and _is_invalid(trial, model, deadline):
+            if still_fails(trial):
                 current = trial
                 changed = True
             else:

@@ -6,6 +6,7 @@
 | format          | what it is                                                               |
 |-----------------|--------------------------------------------------------------------------|
 | `jsonl`         | ours: `history.jsonl`, one JSON object per line (`checker.history`)       |
+| `json`          | one JSON array of operation objects, as `dump_elle_json` writes it        |
 | `edn`           | Jepsen's `history.edn`: a vector or a sequence of op maps (or records     |
 |                 | `#jepsen.history.Op{...}`), or the older `[process type f value]` tuples |
 | `porcupine-etcd`| Porcupine's Jepsen etcd logs: `INFO  jepsen.util - 2 :invoke :cas [3 0]`  |
@@ -35,7 +36,7 @@ from typing import Any
 
 from checker.history import TYPES, HistoryError, Op, op_from_json
 
-FORMATS = ("jsonl", "edn", "porcupine-etcd", "porcupine-kv")
+FORMATS = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ def detect(path: Path, head: str) -> str:
     stripped = head.lstrip()
     if name.endswith(".jsonl") or stripped.startswith('{"'):
         return "jsonl"
+    if name.endswith(".json") or re.match(r'\[\s*(\{\s*"|\])', stripped):
+        return "json"
     if stripped.startswith("INFO") and "jepsen.util" in head:
         return "porcupine-etcd"
     if stripped.startswith("{:process") and ":key" in head.split("\n", 1)[0]:
@@ -99,6 +102,8 @@ def load(path: Path, fmt: str | None = None) -> Loaded:
         fmt = detect(path, text[:4096])
     if fmt == "jsonl":
         return Loaded(_parse_jsonl(text, path), fmt, "knossos")
+    if fmt == "json":
+        return Loaded(_parse_json_array(text, path), fmt, "knossos")
     if fmt == "porcupine-etcd":
         return Loaded(parse_etcd(text, path), fmt, "porcupine", "cas-register", None)
     if fmt == "porcupine-kv":
@@ -126,6 +131,22 @@ def _parse_jsonl(text: str, path: Path) -> list[Op]:
         if op.index < 0:
             op.index = len(ops)
         ops.append(op)
+    return ops
+
+
+def _parse_json_array(text: str, path: Path) -> list[Op]:
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise HistoryError(
+            f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected one array of operations"
+        ) from None
+    if not isinstance(rows, list):
+        raise HistoryError(f"{path}:1: expected a JSON array of operations")
+    ops = [op_from_json(row, where=f"{path}: operation {n}") for n, row in enumerate(rows)]
+    for n, op in enumerate(ops):
+        if op.index < 0:
+            op.index = n
     return ops
 
 

@@ -1,0 +1,165 @@
+"""Importers, format detection, validation messages, and the elle-cli exporter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lin_helpers import history, info, inv, ok
+
+from checker.formats import detect, dump_elle_json, load
+from checker.history import HistoryError, dump_jsonl
+from checker.linearizability import check
+from checker.models import make
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_porcupine_etcd_log() -> None:
+    loaded = load(DATA / "etcd_000.log")
+    assert loaded.fmt == "porcupine-etcd"
+    assert loaded.semantics == "porcupine"
+    assert loaded.default_model == "cas-register"
+    first = loaded.ops[0]
+    assert (first.process, first.type, first.f, first.value) == (0, "invoke", "read", None)
+    cas = next(op for op in loaded.ops if op.f == "cas")
+    assert cas.value == [3, 0]
+    assert any(op.type == "info" and op.value == "timed-out" for op in loaded.ops)
+
+
+def test_porcupine_kv_log_moves_the_key_into_the_value() -> None:
+    loaded = load(DATA / "c01-ok.txt")
+    assert loaded.fmt == "porcupine-kv"
+    assert loaded.default_model == "kv"
+    assert loaded.default_init == ""
+    op = loaded.ops[0]
+    assert (op.f, op.value) == ("append", ["0", "x 0 0 y"])
+
+
+def test_porcupine_kv_odd_lines_fall_back_to_the_edn_reader(tmp_path: Path) -> None:
+    text = '{:process 1, :type :invoke, :f :get, :key "a\\"b", :value nil}\n'
+    text += '{:type :ok, :process 1, :f :get, :key "a\\"b", :value "v"}\n'
+    loaded = load(write(tmp_path, "h.txt", text))
+    assert [op.value for op in loaded.ops] == [['a"b', None], ['a"b', "v"]]
+
+
+EDN_MAPS = """[{:type :invoke, :f :write, :value 1, :process 0, :time 10, :index 0}
+ {:type :ok, :f :write, :value 1, :process 0, :time 20, :index 1}
+ {:type :invoke, :f :read, :value nil, :process 1, :time 30, :index 2}
+ {:type :ok, :f :read, :value 1, :process 1, :time 40, :index 3}
+ {:type :info, :f :start-partition, :value nil, :process :nemesis, :time 45, :index 4}]"""
+
+
+def test_jepsen_edn_vector_of_maps() -> None:
+    loaded = load_text(EDN_MAPS)
+    assert loaded.fmt == "edn"
+    assert [op.type for op in loaded.ops] == ["invoke", "ok", "invoke", "ok", "info"]
+    assert loaded.ops[3].value == 1
+    assert loaded.ops[4].process == "nemesis"
+    res = check(loaded.ops, make("register"))
+    assert res["valid"] is True
+
+
+def load_text(text: str, name: str = "history.edn"):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / name
+        path.write_text(text)
+        return load(path)
+
+
+def test_jepsen_edn_sequence_of_records() -> None:
+    text = (
+        "#jepsen.history.Op{:index 0, :time 1, :type :invoke, :process 0, :f :write, :value 2}\n"
+        "#jepsen.history.Op{:index 1, :time 2, :type :ok, :process 0, :f :write, :value 2}\n"
+        "#jepsen.history.Op{:index 2, :time 3, :type :invoke, :process 1, :f :read, :value nil}\n"
+        "#jepsen.history.Op{:index 3, :time 4, :type :ok, :process 1, :f :read, :value 3}\n"
+    )
+    loaded = load_text(text)
+    assert len(loaded.ops) == 4
+    assert check(loaded.ops, make("register"))["valid"] is False
+
+
+def test_jepsen_edn_old_tuples() -> None:
+    text = "[[0 :invoke :write 1] [0 :ok :write 1] [1 :invoke :read nil] [1 :ok :read 1]]"
+    loaded = load_text(text)
+    assert [(op.process, op.type, op.f, op.value) for op in loaded.ops][-1] == (1, "ok", "read", 1)
+    assert check(loaded.ops, make("register"))["valid"] is True
+
+
+def test_jepsen_independent_values_become_kv_pairs() -> None:
+    text = "[{:type :invoke, :f :write, :value [:k 1], :process 0}]"
+    assert load_text(text).ops[0].value == ["k", 1]
+
+
+def test_malformed_edn_names_file_and_line() -> None:
+    with pytest.raises(HistoryError, match=r"history\.edn:2: line 2, column \d+: .*never closed"):
+        load_text("[{:type :invoke\n :f :read, :process 0}")
+
+
+def test_edn_op_without_type_names_its_line() -> None:
+    with pytest.raises(HistoryError, match=r"history\.edn:2: missing field 'type'"):
+        load_text("[{:type :invoke, :f :read, :process 0}\n {:f :read, :process 0}]")
+
+
+def test_jsonl_errors_name_file_and_line(tmp_path: Path) -> None:
+    good = json.dumps({"type": "invoke", "process": 0, "f": "read"})
+    path = write(tmp_path, "history.jsonl", f"{good}\n{{not json\n{good}\n")
+    with pytest.raises(HistoryError, match=r"history\.jsonl:2: not valid JSON"):
+        load(path)
+    path = write(tmp_path, "history.jsonl", f'{good}\n{{"type": "done", "process": 0, "f": "x"}}\n')
+    with pytest.raises(HistoryError, match=r"history\.jsonl:2: type 'done' is not one of"):
+        load(path)
+
+
+def test_jsonl_truncated_last_line_is_skipped(tmp_path: Path) -> None:
+    good = json.dumps({"type": "invoke", "process": 0, "f": "read"})
+    path = write(tmp_path, "history.jsonl", f'{good}\n{{"type": "ok", "proc')
+    assert len(load(path).ops) == 1
+
+
+def test_unreadable_and_undetectable_files(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="no such file"):
+        load(tmp_path / "missing.jsonl")
+    with pytest.raises(HistoryError, match="pass --format"):
+        load(write(tmp_path, "notes.txt", "hello there\n"))
+    assert load(write(tmp_path, "empty.log", "")).ops == []
+
+
+def test_detection() -> None:
+    assert detect(Path("x"), "INFO  jepsen.util - 0\t:invoke\t:read\tnil") == "porcupine-etcd"
+    assert detect(Path("x"), '{:process 0, :type :invoke, :f :get, :key "1"}') == "porcupine-kv"
+    assert detect(Path("x"), "{:process 0, :type :invoke, :f :read}") == "edn"
+    assert detect(Path("x"), '{"type": "invoke"}') == "jsonl"
+    assert detect(Path("x"), '[{"type": "invoke"}]') == "json"
+
+
+def test_elle_export_round_trips(tmp_path: Path) -> None:
+    ops = history(
+        inv(0, "write", ["k", 1]), ok(0, "write", ["k", 1]),
+        inv(1, "cas", ["k", [1, 2]]), info(1, "cas", ["k", [1, 2]]),
+        inv(2, "read", ["k", None]), ok(2, "read", ["k", 2]),
+    )  # fmt: skip
+    ops[3].error = "timeout"
+    text = dump_elle_json(ops)
+    rows = json.loads(text)
+    assert rows[3] == {
+        "index": 3, "time": 3, "type": "info", "process": 1, "f": "cas",
+        "value": ["k", [1, 2]], "error": "timeout",
+    }  # fmt: skip
+    path = write(tmp_path, "export.json", text)
+    back = load(path).ops
+    assert [op.to_json() for op in back] == [op.to_json() for op in ops]
+    # and the jsonl writer round-trips through the reader too
+    dump_jsonl(ops, tmp_path / "history.jsonl")
+    assert [op.to_json() for op in load(tmp_path / "history.jsonl").ops] == [
+        op.to_json() for op in ops
+    ]
