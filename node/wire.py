@@ -79,8 +79,10 @@ def check_envelope(msg: Any) -> None:
     if not isinstance(body.get("type"), str):
         raise WireError("body 'type' must be a string")
     for key in ("msg_id", "in_reply_to"):
-        if key in body and body[key] is not None and (
-            not isinstance(body[key], int) or isinstance(body[key], bool)
+        if (
+            key in body
+            and body[key] is not None
+            and (not isinstance(body[key], int) or isinstance(body[key], bool))
         ):
             raise WireError(f"body {key!r} must be an integer")
 
@@ -121,11 +123,11 @@ def make_socket(
 class Socket:
     """A zmq socket usable from trio. Start `serve` in a nursery before receiving.
 
-        async with trio.open_nursery() as nursery:
-            sock = Socket(raw)
-            await nursery.start(sock.serve)
-            await sock.send([b"n2", encode(msg)])
-            frames = await sock.receive()
+    async with trio.open_nursery() as nursery:
+        sock = Socket(raw)
+        await nursery.start(sock.serve)
+        await sock.send([b"n2", encode(msg)])
+        frames = await sock.receive()
     """
 
     def __init__(self, sock: zmq.Socket[Any], *, receive_queue_max: int = RECEIVE_QUEUE_MAX):

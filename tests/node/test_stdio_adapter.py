@@ -130,3 +130,30 @@ def test_bad_command_exits_2_with_one_line(tmp_path: Path, tail: list[str], comp
     assert complaint in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("{")]
     assert len(errors) == 1, proc.stderr
+
+
+async def test_third_party_broadcast_converges_after_a_partition(
+    router: Router, processes: Processes
+) -> None:
+    program = [sys.executable, str(ROOT / "tests" / "maelstrom_nodes" / "broadcast.py")]
+    for n in router.nodes:
+        await processes.start(adapter_argv(router, processes.tmp, program, node_id=n), name=n)
+    for n in router.nodes:
+        assert (await router.init(n))["body"]["type"] == "init_ok"
+    router.drop = lambda src, dest: "n1" in (src, dest)
+    for value in (1, 2):
+        assert (await router.rpc("n1", {"type": "broadcast", "message": value}))["body"][
+            "type"
+        ] == "broadcast_ok"
+    with trio.fail_after(WAIT_S):
+        while router.dropped < 4:  # noqa: ASYNC110 - a counter of the router task
+            await trio.sleep(0.01)
+    router.drop = lambda src, dest: False
+    with trio.fail_after(WAIT_S):
+        while True:
+            reads = [
+                (await router.rpc(n, {"type": "read"}))["body"]["messages"] for n in router.nodes
+            ]
+            if all(r == [1, 2] for r in reads):
+                break
+            await trio.sleep(0.05)
