@@ -100,7 +100,9 @@ def field(msg: Message, name: str, kind: type | tuple[type, ...], *, optional: b
             return None
         raise RpcError(MALFORMED_REQUEST, f"{body['type']}: missing field {name!r}")
     value = body[name]
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # JSON true is a Python int: refuse it where a number is asked for and a bool is not.
+    if isinstance(value, bool) and bool not in kinds and ({int, float} & set(kinds)):
         raise RpcError(MALFORMED_REQUEST, f"{body['type']}: field {name!r} must not be a bool")
     if not isinstance(value, kind):
         raise RpcError(MALFORMED_REQUEST, f"{body['type']}: field {name!r} has the wrong type")

@@ -36,6 +36,9 @@ async def test_init_echo_and_unknown_type(router: Router, processes: Processes) 
     assert reply["body"]["type"] == "error"
     assert reply["body"]["code"] == 10
 
+    reply = await router.rpc("n1", {"type": "echo", "echo": True})
+    assert reply["body"]["echo"] is True
+
     reply = await router.rpc("n1", {"type": "echo"})  # no echo field
     assert reply["body"]["code"] == 12
 
