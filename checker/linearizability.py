@@ -183,6 +183,24 @@ def dfs_steps(
             acc |= 1 << by_call[j]
             j += 1
         callable_before.append(acc)
+    # Growth pruning: a read that is invoked but not yet placed must take effect later. If
+    # nothing invoked before that read returns can shrink or replace the state (no unplaced
+    # write or cas, only appends or adds), the state can only grow until then, so it must
+    # already be on the way to the value read; if not, the configuration is dead.
+    # watched: definite reads of models that grow; breakers_of[i]: the operations invoked
+    # before read i returns that neither observe nor only grow the state.
+    watched = 0
+    breakers_of: dict[int, int] = {}
+    if any(model.grows(e.call) for e in order):
+        breaking = 0
+        for i, e in enumerate(order):
+            if not model.is_observer(e.call) and not model.grows(e.call):
+                breaking |= 1 << i
+        for q, i in enumerate(definite):
+            if model.is_observer(order[i].call):
+                watched |= 1 << i
+                breakers_of[i] = callable_before[q] & breaking
+    viable: dict[tuple[int, int], bool] = {}
     states: list[Any] = [model.initial_state()]
     state_ids: dict[Any, int] = {states[0]: 0}
     step = model.step
@@ -244,10 +262,29 @@ def dfs_steps(
                     outcome.valid, outcome.stopped_by = UNKNOWN, "memory"
                     break
                 yield None
+            q = p
+            while nlin & return_bits[q]:
+                q += 1
+            if watched:
+                reads = watched & callable_before[q] & ~nlin
+                dead = False
+                while reads:
+                    rb = reads & -reads
+                    reads ^= rb
+                    r = rb.bit_length() - 1
+                    if breakers_of[r] & ~nlin:
+                        continue
+                    alive = viable.get((nsid, r))
+                    if alive is None:
+                        alive = model.may_grow_into(states[nsid], ops[r][3])
+                        viable[(nsid, r)] = alive
+                    if not alive:
+                        dead = True
+                        break
+                if dead:
+                    continue
             stack.append((lin, sid, cand, p))
-            lin, sid = nlin, nsid
-            while nlin & return_bits[p]:
-                p += 1
+            lin, sid, p = nlin, nsid, q
             if p > deepest:
                 deepest = p
             cand = callable_before[p] & ~nlin

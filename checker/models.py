@@ -199,6 +199,27 @@ class Model:
         tag = call[0]
         return tag in ("r", "!cas", "read") or (tag == "deq" and call[1] is None)
 
+    def grows(self, call: Call) -> bool:
+        """Whether `call` only ever extends the state (appends, set adds): see `may_grow_into`."""
+        return call[0] in ("a", "add")
+
+    def may_grow_into(self, state: Any, observer: Call) -> bool:
+        """Whether operations that only grow the state could take `state` to one `observer`
+        (a read) accepts. False lets the search drop a configuration early: if nothing but
+        appends can happen before a read of "xy" must take effect, a state "y" is dead."""
+        tag, target = observer[0], observer[1]
+        if tag == "r":
+            if state is None:
+                return True
+            if isinstance(state, str):
+                return isinstance(target, str) and target.startswith(state)
+            if isinstance(state, tuple):
+                return isinstance(target, tuple) and target[: len(state)] == state
+            return True
+        if tag == "read" and isinstance(state, frozenset):
+            return state <= target
+        return True
+
     def needs(self, call: Call) -> str:
         """What the state must be for `call` to be possible, in words (for explanations)."""
         tag = call[0]

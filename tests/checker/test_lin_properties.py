@@ -18,7 +18,7 @@ IMPOSSIBLE_VALUE = 999  # never written by the generator
 
 
 def stretched_history(seed: int, *, n_ops: int, workers: int, keys: int) -> list[Op]:
-    """Run random kv operations one at a time, then give each a random real-time interval that
+    """Run random kv operations (read, write, cas, append) one at a time, then give each a random real-time interval that
     contains its instant. `info` ops take effect at their instant (possibly after their
     recorded completion) or never; after an `info` the worker continues as a new process."""
     rng = random.Random(seed)
@@ -28,11 +28,13 @@ def stretched_history(seed: int, *, n_ops: int, workers: int, keys: int) -> list
     for i in range(n_ops):
         worker = rng.randrange(workers)
         key = rng.randrange(keys)
-        f = rng.choice(["read", "write", "cas"])
-        v = rng.randrange(4)
-        value: Any = [key, [v, rng.randrange(4)]] if f == "cas" else [key, v]
+        f = rng.choice(["read", "write", "cas", "append"])
+        v = str(rng.randrange(4))
+        value: Any = [key, [v, str(rng.randrange(4))]] if f == "cas" else [key, v]
         if f == "read":
             value = [key, None]
+        elif f == "append":
+            value = [key, f"{i};"]  # appends make states that only grow: growth pruning
         call = model.compile(f, value, [key, state.get(key)], "ok")
         assert call is not None or f == "read"
         happens = rng.random() > 0.1
