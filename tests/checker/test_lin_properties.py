@@ -18,9 +18,10 @@ IMPOSSIBLE_VALUE = 999  # never written by the generator
 
 
 def stretched_history(seed: int, *, n_ops: int, workers: int, keys: int) -> list[Op]:
-    """Run random kv operations (read, write, cas, append) one at a time, then give each a random real-time interval that
-    contains its instant. `info` ops take effect at their instant (possibly after their
-    recorded completion) or never; after an `info` the worker continues as a new process."""
+    """Run random kv operations (read, write, cas, append) one at a time, then give each a
+    random real-time interval that contains its instant. `info` ops take effect at their
+    instant (possibly after their recorded completion) or never; after an `info` the worker
+    continues as a new process."""
     rng = random.Random(seed)
     model = make("kv")
     state: dict[Any, Any] = {}
