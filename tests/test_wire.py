@@ -86,7 +86,7 @@ async def swallow_the_wake_up(sock: wire.Socket, router: EchoRouter, round_no: i
     # until the reply has landed and a second send has swallowed its edge.
     assert router.replied.wait(REPLY_WAIT_S), "the echo router did not reply"
     fd = sock.raw.getsockopt(zmq.FD)
-    reproduced = is_readable(fd, timeout_s=0.2)
+    reproduced = is_readable(fd, timeout_s=0.05)
     # zmq throttles command processing in send (about once a millisecond), so send until a
     # send has processed the "message arrived" command and cleared the FD: the swallowed edge.
     deadline = time.monotonic() + REPLY_WAIT_S
