@@ -5,26 +5,35 @@ Use `check(ops, model, time_limit_s=10)` on a history (a list of `checker.histor
 `False`, or `"unknown"` when the time or memory budget ran out before a verdict (never `True`
 on a guess). An invalid result carries a `failure` (see `checker.explain`).
 
-The search is Wing and Gong's, with Lowe's memoisation of (linearized operations, state),
-organised as Lowe's "just in time" linearization, a breadth-first sweep over the history:
+The verdict comes from Wing and Gong's depth-first search with Lowe's memoisation of
+(linearized operations, state), as Porcupine does it (`dfs_steps`):
 
-- Walk the events in real-time order, keeping the *frontier*: every distinct configuration
-  (model state, set of pending operations already linearized) that some linearization of the
-  history so far can reach. At an operation's return, every configuration must place it: each
-  is extended by linearizing pending operations, ending with that one. If none can, the history
-  is not linearizable, and that operation, the states it met, and the longest linearization
-  found are the explanation.
-- A configuration is one Python int: the state's number in the low 24 bits, one bit per pending
-  operation above (bit slots are reused once an operation returns). Transitions are memoised per
-  operation in a dict from state number to state number, so the inner loop makes no model calls.
-- P-compositionality: models that allow it (kv) are split per key and each key checked alone.
+- A configuration is one Python int: linearized-operation bits above a 24-bit state number.
+  Transitions are memoised per operation in a dict from state number to state number, so the
+  inner loop makes no model calls. The candidates at a configuration are the operations invoked
+  before the earliest return still unplaced.
+- P-compositionality: models that allow it (kv) are split per key; keys are searched in turns
+  (`run_keys`) and the first invalid key ends the search, as Porcupine's parallel search does.
+- Exact reductions: a pure observer (a read) that fits the current state is placed at once with
+  no alternative tried; while only appends or adds can happen before a pending read takes
+  effect, a state that cannot grow into the value read is dead (`Model.may_grow_into`).
 - `info` operations, and invocations that never completed, stay pending to the end of the
-  history: they may take effect at any later time or never. Three reductions keep them cheap,
-  each exact: an `info` operation is never linearized where it would not change the state (that
-  is the same as "never"); among identical pending `info` operations only the earliest invoked
-  is tried first (they are interchangeable); and a configuration is dropped when another one has
-  the same state and obligations but used a subset of the `info` operations (it can do
-  everything the other can).
+  history: they may take effect at any later time or never, and the search succeeds once every
+  definite operation is placed. An `info` operation is never placed where it would not change
+  the state (the same as "never"), and identical ones are tried in invocation order only.
+
+An invalid history is explained by `checker.explain`, which reruns the failing key with Lowe's
+"just in time" breadth-first search (`frontier_search`): walking the events in real-time order
+it keeps every configuration reachable so far, so at the return that no configuration can
+place it knows the operation, every state that operation met, and the longest linearization.
+The frontier also drops a configuration when another has the same state and obligations but
+used a subset of the `info` operations.
+
+Our lin-kv histories (PROTOCOL.md) encode every operation per key, as Jepsen's `independent`
+tuples: `f` is `read`, `write` or `cas`; the invocation's value is `[key, null]` for a read,
+`[key, v]` for a write and `[key, [from, to]]` for a cas; an `ok` read completes with
+`[key, v]`. A definite error (a read of an absent key, error 20; a cas whose compare failed,
+error 22) completes `fail`, a timeout or indefinite error on a write or cas completes `info`.
 
 Semantics, per source format (`semantics=`):
 - `"knossos"`, for our `history.jsonl` and Jepsen's `history.edn`: a `fail` did not happen and is
