@@ -201,7 +201,18 @@ def render(result: dict[str, Any]) -> str:
         f"{result.get('time_s', 0):.3f} s)"
     ]
     if "unknown" in result:
-        lines.append(f"  {result['unknown']['reason']}")
+        unknown = result["unknown"]
+        unfinished = unknown.get("keys_unfinished", {})
+        hint = "; raise --time-limit to search further" if unfinished else ""
+        lines.append(f"  {unknown['reason']}{hint}")
+        for key, got in list(unfinished.items())[:3]:
+            lines.append(
+                f"  {_key_text(key) or 'history: '}at most {got['returns_placed']} of "
+                f"{got['returns_total']} completed operations placed in order, "
+                f"{got['configs_explored']} configurations explored"
+            )
+        if len(unfinished) > 3:
+            lines.append(f"  ... and {len(unfinished) - 3} more unfinished keys")
     failure = result.get("failure")
     if failure is not None:
         text = failure.get("text") or f"{_key_text(failure.get('key'))}not linearizable"

@@ -118,6 +118,11 @@ def entries_from_history(
     position = {id(op): pos for pos, op in enumerate(ops)}
     entries = []
     for inv, comp in pair(ops):
+        if comp is not None and comp.f != inv.f:
+            raise HistoryError(
+                f"operation {comp.index}: process {inv.process!r} invoked {inv.f!r} (operation "
+                f"{inv.index}) but completed {comp.f!r}; a completion repeats its invocation's f"
+            )
         status = "info" if comp is None else comp.type
         if status == "fail" and semantics == "knossos":
             continue

@@ -225,3 +225,9 @@ def test_malformed_history_names_the_operation() -> None:
     h = history(inv(0, "write", 1), inv(0, "write", 2))
     with pytest.raises(HistoryError, match="invoked again"):
         check(h, make("register"))
+
+
+def test_completion_must_repeat_the_invocations_f() -> None:
+    h = history(inv(0, "write", 1), ok(0, "read", 1))
+    with pytest.raises(HistoryError, match="invoked 'write' .* but completed 'read'"):
+        check(h, make("register"))
