@@ -229,5 +229,5 @@ def test_malformed_history_names_the_operation() -> None:
 
 def test_completion_must_repeat_the_invocations_f() -> None:
     h = history(inv(0, "write", 1), ok(0, "read", 1))
-    with pytest.raises(HistoryError, match="invoked 'write' .* but completed 'read'"):
+    with pytest.raises(HistoryError, match=r"invoked 'write' .* but completed 'read'"):
         check(h, make("register"))
