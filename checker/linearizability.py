@@ -544,15 +544,16 @@ def run_keys(
 
 def check(
     ops: list[Op],
-    model: Model,
+    model: Model | str,
     *,
     time_limit_s: float | None = 10.0,
     memory_limit_mb: float | None = 1024.0,
     semantics: str = "knossos",
     explain: bool = True,
 ) -> dict[str, Any]:
-    """Check a history against a model; returns a `checker.result` dict.
+    """Check a history against a model (a `Model`, or a model name starting from nil).
 
+    Returns a `checker.result` dict.
     `valid` is True, False, or "unknown" (budget ran out, or nothing to judge). Details:
     `model`, `semantics`, `op_count` (operations judged), `key_count`, `configs_explored`,
     `time_s`; when invalid `failure` (see `checker.explain.explain_failure`); when unknown
@@ -560,6 +561,10 @@ def check(
     malformed history.
     """
     started = time.monotonic()
+    if isinstance(model, str):
+        from checker.models import make
+
+        model = make(model)
     deadline = None if time_limit_s is None else started + time_limit_s
     max_configs = None
     if memory_limit_mb is not None:

@@ -231,3 +231,14 @@ def test_completion_must_repeat_the_invocations_f() -> None:
     h = history(inv(0, "write", 1), ok(0, "read", 1))
     with pytest.raises(HistoryError, match=r"invoked 'write' .* but completed 'read'"):
         check(h, make("register"))
+
+
+def test_model_may_be_given_by_name() -> None:
+    h = history(
+        inv(0, "write", ["k", 1]), ok(0, "write", ["k", 1]),
+        inv(1, "read", ["k", None]), ok(1, "read", ["k", 1]),
+    )  # fmt: skip
+    res = check(h, "kv")
+    assert (res["valid"], res["model"]) == (True, "kv")
+    h[-1].value = ["k", 2]
+    assert check(h, "kv")["valid"] is False
