@@ -47,7 +47,6 @@ from typing import IO, Any
 import psutil
 import trio
 import zmq
-from scenarios.workloads import get_workload
 
 from chaos import control
 from chaos import nemesis as nemesis_mod
@@ -60,6 +59,7 @@ from chaos.clients import (
     execute,
     run_worker,
 )
+from scenarios.workloads import get_workload
 
 INIT_TIMEOUT_S = 10.0  # PROTOCOL.md: init_ok within 10 s or the run fails as a harness error
 INIT_RETRY_S = 0.2  # the node may not be connected to the proxy yet
@@ -236,7 +236,7 @@ class Cluster:
             return [sys.executable, "-m", "node.stdio", *common, "--", *self.node_cmd]
         assert self.service_argv is not None
         argv = [sys.executable, "-m", "node", *common, "--data", str(data_dir),
-                "--seed", str(self.seed), *self.service_argv]
+                "--seed", str(self.seed), "--epoch-ns", str(self.epoch_ns), *self.service_argv]
         if self.bug:
             argv += ["--bug", self.bug]
         return argv
@@ -516,7 +516,7 @@ class Run:
         self.nemesis: nemesis_mod.Nemesis | None = None
         self.proxy_stats: dict[str, Any] = {}
         self.phase = "starting"
-        self.workload = get_workload(config.workload)
+        self.workload = get_workload(config.workload, **dict(config.scenario.workload_params))
 
     # -- run.json ----------------------------------------------------------------------------
 
@@ -656,7 +656,8 @@ class Run:
         assert self.recorder is not None
         counts = dict(self.recorder.counts)
         if error is not None:
-            results = {"valid": "unknown", "harness_error": error, "results": {}}
+            results: dict[str, Any] = {"valid": "unknown", "harness_error": error,
+                                       "results": {}}
             code = 4
         else:
             ops = load_jsonl(self.run_dir / "history.jsonl")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+
 from checker.cli import check as check_command
 
 EXIT_USAGE = 2
@@ -89,10 +90,10 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                  schedule: tuple[Any, ...] | None = None) -> Any:
     """Validate every option against the scenario and the registries; usage errors exit 2."""
     from node.services import SERVICES, bugs
-    from scenarios.workloads import WORKLOADS
-
     from orchestrator import RunConfig
-    from scenarios import ScenarioError, load_scenario
+    from scenarios.loader import load_scenario
+    from scenarios.schema import ScenarioError
+    from scenarios.workloads import WORKLOADS
 
     try:
         sc = load_scenario(scenario_ref)
@@ -125,15 +126,17 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         if bug is not None and bug not in bugs(service):
             known = ", ".join(bugs(service)) or "none"
             fail_usage(f"--bug: service {service!r} has no bug {bug!r}; its bugs: {known}")
-    if time_limit_s is not None:
-        sc = sc.rescaled(time_limit_s)
+    try:
+        sc = sc.with_overrides(time_limit_s=time_limit_s, nodes=nodes, workload=workload,
+                               rate=rate, concurrency=concurrency)
+    except ScenarioError as e:
+        fail_usage(str(e))
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     return RunConfig(
-        scenario=sc, workload=workload, service=None if argv else service, node_cmd=argv,
-        bug=bug, seed=seed, nodes=nodes or sc.nodes, rate=rate or sc.rate,
-        concurrency=concurrency or sc.concurrency, store=store,
-        command_line=tuple(sys.argv), schedule=schedule,
+        scenario=sc, workload=sc.workload, service=None if argv else service, node_cmd=argv,
+        bug=bug, seed=seed, nodes=sc.nodes, rate=sc.rate, concurrency=sc.concurrency,
+        store=store, command_line=tuple(sys.argv), schedule=schedule,
     )
 
 
@@ -229,9 +232,8 @@ def _brief(r: dict[str, Any]) -> str:
 def list_command(as_json: bool) -> None:
     """List the named scenarios, the workloads and the services with their bugs."""
     from node.services import SERVICES, bugs
+    from scenarios.loader import list_scenarios
     from scenarios.workloads import WORKLOADS
-
-    from scenarios import list_scenarios
 
     scenarios = list_scenarios()
     if as_json:

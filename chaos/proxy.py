@@ -52,7 +52,7 @@ structure (one loop, two sockets, one timer heap), so trio would buy nothing her
 bench/proxy.py measures the result against a bare ROUTER forwarding loop.
 
 ## Lifetime
-Exits 0 on SIGTERM, SIGINT or `shutdown` (flushing the log first). It asks Linux for SIGTERM
+Exits 0 on SIGTERM, SIGINT or `shutdown` (flushing the log first). It asks Linux for SIGHUP
 when its parent dies (`PR_SET_PDEATHSIG`) and also polls `os.getppid() != --parent-pid` every
 0.5 s, as the fallback on other systems and for the race where the parent died before the
 `prctl` call. Every limit is explicit: HWMs, linger, batch size, pending heap size.
@@ -523,12 +523,17 @@ def _log(text: str) -> None:
 
 
 def _set_parent_death_signal() -> None:
-    """Ask Linux to SIGTERM us when the parent dies. Elsewhere polling does the work."""
+    """Ask Linux to SIGHUP us when the parent dies. Elsewhere polling does the work.
+
+    Linux sends the signal when the parent *thread* that forked us exits, not the process:
+    trio forks from a worker thread that exits when idle, so the signal also comes while the
+    orchestrator lives. The handler therefore checks `getppid()` before it believes it.
+    """
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -573,8 +578,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         proxy.stop()
 
+    def on_parent_death_signal(signum: int, frame: FrameType | None) -> None:
+        if os.getppid() != args.parent_pid:
+            proxy.stop()
+        # else: the thread that forked us exited, not the orchestrator; carry on.
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_parent_death_signal)
     try:
         ready = {
             "event": "ready",

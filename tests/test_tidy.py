@@ -45,7 +45,7 @@ ZMQ_ALLOWED = {"node/wire.py", "node/runtime.py", "node/stdio.py", "chaos/proxy.
                "chaos/control.py", "chaos/clients.py", "orchestrator.py"}
 
 
-@pytest.mark.parametrize("path", _sources(*PACKAGES) + [ROOT / "orchestrator.py"],
+@pytest.mark.parametrize("path", [*_sources(*PACKAGES), ROOT / "orchestrator.py"],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_bans(path: Path) -> None:
     rel = str(path.relative_to(ROOT))

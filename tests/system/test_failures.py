@@ -54,7 +54,8 @@ def test_bad_scenario_file_names_the_file_and_key(store: Path, tmp_path: Path) -
 
 
 def test_a_node_that_dies_at_start_is_a_harness_failure(store: Path) -> None:
-    node_cmd = f"{sys.executable} -c \"import sys; print('boom at start', file=sys.stderr); sys.exit(3)\""
+    program = "import sys; print('boom at start', file=sys.stderr); sys.exit(3)"
+    node_cmd = f'{sys.executable} -c "{program}"'
     done = chaos("run", "echo", "--node-cmd", node_cmd, "--seed", "1", "--time-limit", "2",
                  "--json", store=store)
     assert done.returncode == 4, done.explain()
@@ -97,7 +98,7 @@ def test_kill_9_of_the_orchestrator_leaves_no_process(store: Path) -> None:
         assert len(family) >= 6, family  # the proxy and five nodes
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
-        gone, alive = psutil.wait_procs(family, timeout=3)
+        _gone, alive = psutil.wait_procs(family, timeout=3)
         assert not alive, f"still running 3 s after kill -9: {alive}"
         ops = load_jsonl(run_dir.resolve() / "history.jsonl")
         assert ops
@@ -116,7 +117,7 @@ def test_interrupt_stops_everything_and_exits_130(store: Path, sig: signal.Signa
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
         assert proc.returncode == 130, out + err
-        gone, alive = psutil.wait_procs(family, timeout=3)
+        _gone, alive = psutil.wait_procs(family, timeout=3)
         assert not alive, alive
         info = json.loads((run_dir / "run.json").read_text())
         assert info["exit_code"] == 130
