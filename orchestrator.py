@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import psutil
 import trio
@@ -67,10 +67,28 @@ STOP_GRACE_S = 3.0
 SETUP_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 20
 
+_E = TypeVar("_E", bound=BaseException)
+
 
 class HarnessError(Exception):
     """The harness, not the system under test, failed: a node or the proxy could not start or
     died unprompted. The run exits 4 and the verdict is not given."""
+
+
+def find_exception(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first `kind` in `exc` or, depth first, in the exception groups it nests in.
+
+    Trio wraps what a task raises in a group at each nursery it crosses; a `HarnessError` from
+    a node watcher arrives that way.
+    """
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_exception(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 class NodeState(enum.Enum):
@@ -567,8 +585,11 @@ class Run:
         error: str | None = None
         try:
             await self._run_cluster(steps)
-        except HarnessError as e:
-            error = str(e)
+        except (HarnessError, BaseExceptionGroup) as e:
+            harness = find_exception(e, HarnessError)
+            if harness is None or find_exception(e, KeyboardInterrupt) is not None:
+                raise
+            error = str(harness)
         finally:
             self.recorder.close()
         return self._conclude(error)

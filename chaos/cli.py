@@ -170,7 +170,13 @@ def execute_run(config: Any, *, as_json: bool) -> int:
 
     try:
         outcome = trio.run(main)
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if orchestrator.find_exception(e, KeyboardInterrupt) is None:
+            harness = orchestrator.find_exception(e, orchestrator.HarnessError)
+            if harness is None:
+                raise
+            print(f"chaos: harness failed: {harness}", file=sys.stderr)
+            return EXIT_HARNESS
         the_run = holder.get("run")
         if the_run is not None:
             the_run.write_run_json(exit_code=EXIT_INTERRUPTED, interrupted=True)
@@ -179,9 +185,6 @@ def execute_run(config: Any, *, as_json: bool) -> int:
             print(f"chaos: reproduce with: {orchestrator.reproduce_command(config)}",
                   file=sys.stderr)
         return EXIT_INTERRUPTED
-    except orchestrator.HarnessError as e:
-        print(f"chaos: harness failed: {e}", file=sys.stderr)
-        return EXIT_HARNESS
     summary = {
         "valid": outcome.valid,
         "exit_code": outcome.exit_code,
