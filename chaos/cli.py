@@ -199,6 +199,7 @@ def execute_run(config: Any, *, as_json: bool) -> int:
     }
     if outcome.error:
         summary["error"] = outcome.error
+        print(f"chaos: harness failed: {outcome.error}", file=sys.stderr)
     if as_json:
         print(json.dumps(summary, default=str))
     else:
@@ -210,8 +211,6 @@ def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
     counts = summary["counts"]
     print(f"chaos: {counts.get('ok', 0)} ok, {counts.get('fail', 0)} fail, "
           f"{counts.get('info', 0)} info")
-    if summary.get("error"):
-        print(f"chaos: harness failed: {summary['error']}")
     for name, r in results.get("results", {}).items():
         print(f"  {name:<14} {_verdict(r.get('valid'))}{_brief(r)}")
     print(f"chaos: verdict {_verdict(summary['valid'])} (exit {summary['exit_code']})")

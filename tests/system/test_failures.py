@@ -138,3 +138,37 @@ def test_two_runs_at_once_do_not_collide(store: Path) -> None:
         assert p.returncode == 0, out + err
     dirs = {json.loads(out.strip().splitlines()[-1])["run_dir"] for out, _ in outs}
     assert len(dirs) == 2
+
+
+CRASHING_ECHO = """
+import json, sys
+served = 0
+for line in sys.stdin:
+    msg = json.loads(line)
+    body = msg["body"]
+    reply = {"in_reply_to": body.get("msg_id")}
+    if body["type"] == "init":
+        reply["type"] = "init_ok"
+    elif body["type"] == "echo":
+        served += 1
+        if served > 5:
+            print("crashing on purpose after 5 echoes", file=sys.stderr, flush=True)
+            sys.exit(7)
+        reply.update(type="echo_ok", echo=body["echo"])
+    print(json.dumps({"src": msg["dest"], "dest": msg["src"], "body": reply}), flush=True)
+"""
+
+
+def test_a_node_that_dies_mid_run_is_a_harness_failure(store: Path, tmp_path: Path) -> None:
+    program = tmp_path / "crashing_echo.py"
+    program.write_text(CRASHING_ECHO)
+    done = chaos("run", "echo", "--node-cmd", f"{sys.executable} {program}", "--seed", "2",
+                 "--time-limit", "4", "--json", store=store)
+    assert done.returncode == 4, done.explain()
+    assert "died unprompted" in done.stderr
+    assert "crashing on purpose" in done.stderr
+    run_dir = (store / "latest").resolve()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["valid"] == "unknown"
+    assert "died unprompted" in results["harness_error"]
+    assert load_jsonl(run_dir / "history.jsonl")  # what was recorded before the crash parses
