@@ -57,6 +57,7 @@ from chaos.clients import (
     RpcClient,
     WorkerConfig,
     execute,
+    open_client,
     run_worker,
 )
 from scenarios.workloads import get_workload
@@ -208,7 +209,7 @@ class Cluster:
         await self._nursery.start(self.control.serve)
         await self.control.ping()
         self._admin = RpcClient(self.ctx, self.endpoint, "c0")
-        await self._admin.__aenter__()
+        await self._nursery.start(self._admin.serve)
         async with trio.open_nursery() as starting:
             for nid in self.node_ids:
                 starting.start_soon(self.start_node, nid)
@@ -220,8 +221,7 @@ class Cluster:
         self._closing = True
         with trio.CancelScope(shield=True):
             if self._admin is not None:
-                with contextlib.suppress(Exception):
-                    await self._admin.__aexit__(None, None, None)
+                self._admin.close()
             for node in self.nodes.values():
                 node.state = NodeState.STOPPED
             processes = [n.process for n in self.nodes.values() if n.process is not None]
@@ -659,7 +659,7 @@ class Run:
         processes = itertools.count(1_000_000)
         for node_id, f, value in self.workload.final_ops(c.node_ids):
             for _attempt in range(FINAL_READ_ATTEMPTS):
-                async with RpcClient(cluster.ctx, cluster.endpoint, client_ids.take()) as client:
+                async with open_client(cluster.ctx, cluster.endpoint, client_ids.take()) as client:
                     outcome = await execute(
                         client, node_id, next(processes), f, value, workload=self.workload,
                         recorder=self.recorder, timeout_s=c.scenario.request_timeout_s,

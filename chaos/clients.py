@@ -19,14 +19,14 @@ not interpret results; the workload maps replies to `ok`/`fail`/`info` and the c
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import trio
@@ -97,8 +97,22 @@ class RequestTimeout(Exception):
     """No reply arrived before the deadline: the request may or may not have taken effect."""
 
 
+@contextlib.asynccontextmanager
+async def open_client(
+    ctx: zmq.Context[Any], endpoint: str, client_id: str
+) -> AsyncIterator[RpcClient]:
+    """A connected `RpcClient` whose reader runs until the block ends."""
+    client = RpcClient(ctx, endpoint, client_id)
+    async with trio.open_nursery() as nursery:
+        try:
+            await nursery.start(client.serve)
+            yield client
+        finally:
+            client.close()  # ends `serve`
+
+
 class RpcClient:
-    """One client connection through the proxy. Use as `async with RpcClient(...) as c:`."""
+    """One client connection through the proxy; make one with `open_client`."""
 
     def __init__(self, ctx: zmq.Context[Any], endpoint: str, client_id: str) -> None:
         self.client_id = client_id
@@ -107,23 +121,17 @@ class RpcClient:
         self._sock = wire.Socket(raw)
         self._msg_ids = itertools.count(1)
         self._waiting: dict[int, trio.MemorySendChannel[dict[str, Any]]] = {}
-        self._nursery_manager = trio.open_nursery()
         self.garbage_count = 0
 
-    async def __aenter__(self) -> RpcClient:
-        nursery = await self._nursery_manager.__aenter__()
-        await nursery.start(self._sock.serve)
-        nursery.start_soon(self._dispatch)
-        return self
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Read replies and hand each to its caller, until `close`."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._sock.serve)
+            task_status.started()
+            await self._dispatch()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
+    def close(self) -> None:
         self._sock.close()
-        return await self._nursery_manager.__aexit__(exc_type, exc, tb)
 
     async def _dispatch(self) -> None:
         while True:
@@ -191,7 +199,7 @@ async def run_worker(
     process = config.worker
     node_index = config.worker % len(config.nodes)
     while not should_stop():
-        async with RpcClient(ctx, endpoint, client_ids.take()) as client:
+        async with open_client(ctx, endpoint, client_ids.take()) as client:
             while not should_stop():
                 # Pacing, not synchronisation: Jepsen's stagger, so that the clients together
                 # aim at the target rate without marching in lockstep.
