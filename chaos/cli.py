@@ -119,6 +119,9 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         if shutil.which(argv[0]) is None:
             fail_usage(f"--node-cmd: {argv[0]!r} is not an executable on PATH or a path to one")
     else:
+        if service is None and workload not in SERVICES:
+            fail_usage(f"no built-in service implements {workload} yet; run your own Maelstrom "
+                       f"program as the nodes with --node-cmd 'python3 my_node.py'")
         service = service or workload
         if service not in SERVICES:
             fail_usage(f"--service: unknown service {service!r}; use one of "
