@@ -12,6 +12,9 @@ are a cas-register starting at nil, its kv logs a kv store of strings starting e
 `run.json` "workload" next to the history (`lin-kv` and `quorum-kv`: kv, a cas-register per
 key, absent at start); otherwise it is a usage error that says to pass `--model`.
 `--init` is the initial value (per key for kv), read as JSON and else taken as a string.
+A lin-kv run directory checked with neither `--model` nor `--init` is judged exactly as
+`chaos run` judged it (`scenarios.workloads.lin_kv_linearizability`: a read answered "key does
+not exist" is an observation that the key was absent, not a read that saw nothing).
 
 Exit codes (DESIGN.md): 0 every file valid, 1 any invalid, 3 any unknown (budget ran out, or
 nothing to judge), 2 usage error: a bad option, or a file that cannot be read or parsed, named
@@ -50,15 +53,21 @@ def history_path(arg: str) -> Path:
     return path
 
 
-def workload_model(history: Path) -> str | None:
-    """The model for the run that wrote `history`, from run.json's "workload", if any."""
+def run_workload(history: Path) -> Any:
+    """run.json's "workload" for the run that wrote `history`, if there is a run.json."""
     run_json = history.parent / "run.json"
     if not run_json.exists():
         return None
     try:
-        workload = json.loads(run_json.read_text(encoding="utf-8")).get("workload")
+        return json.loads(run_json.read_text(encoding="utf-8")).get("workload")
     except (OSError, ValueError, AttributeError) as e:
         raise UsageProblem(f"{run_json}: cannot read it ({e}); pass --model instead") from None
+
+
+def workload_model(history: Path) -> str | None:
+    """The model for the run that wrote `history`, from run.json's "workload", if any."""
+    run_json = history.parent / "run.json"
+    workload = run_workload(history)
     if workload is None:
         return None
     if workload not in WORKLOAD_MODELS:
@@ -116,6 +125,15 @@ def check_file(
         )
     init = parse_init(init_text) if init_text is not None else loaded.default_init
     try:
+        if (
+            model_name is None
+            and loaded.default_model is None
+            and init_text is None
+            and run_workload(path) == "lin-kv"
+        ):
+            from scenarios.workloads import lin_kv_linearizability
+
+            return lin_kv_linearizability(loaded.ops, time_limit_s=time_limit_s)
         return check_history(
             loaded.ops, make(name, init), time_limit_s=time_limit_s, semantics=loaded.semantics
         )
