@@ -24,8 +24,8 @@ import itertools
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -170,7 +170,8 @@ class RpcClient:
 
 @dataclass
 class WorkerConfig:
-    """What one logical client needs to run. `nodes` is the order it tries nodes in."""
+    """What one logical client needs to run: `nodes` are the nodes it sends operations to,
+    `interval_s` its mean time between operations."""
 
     worker: int
     concurrency: int
@@ -178,7 +179,6 @@ class WorkerConfig:
     interval_s: float
     request_timeout_s: float
     rng: random.Random
-    processes: Iterator[int] = field(default_factory=lambda: iter(()))
 
 
 async def run_worker(
@@ -195,9 +195,13 @@ async def run_worker(
 
     Process ids follow Jepsen: worker w starts as process w and after each `info` becomes
     process w + concurrency, w + 2*concurrency, ... so ids are never reused.
+
+    Each operation goes to a node drawn with the worker's seeded rng. Jepsen binds a client to
+    one node; spreading instead means every node keeps serving clients, including one that
+    was killed and restarted (a bound client that moved away would never bring it traffic,
+    and a defect that shows only after a restart would go unseen).
     """
     process = config.worker
-    node_index = config.worker % len(config.nodes)
     while not should_stop():
         async with open_client(ctx, endpoint, client_ids.take()) as client:
             while not should_stop():
@@ -206,7 +210,7 @@ async def run_worker(
                 await trio.sleep(config.rng.uniform(0, 2 * config.interval_s))
                 if should_stop():
                     return
-                node = config.nodes[node_index]
+                node = config.rng.choice(config.nodes)
                 f, value = workload.invoke(config.rng, process)
                 outcome = await execute(
                     client, node, process, f, value,
@@ -215,8 +219,6 @@ async def run_worker(
                 )
                 if outcome == "info":
                     process += config.concurrency
-                    # Jepsen moves a client whose node may be unreachable to another node.
-                    node_index = (node_index + 1) % len(config.nodes)
                     break  # a new connection under a new client id
 
 

@@ -97,3 +97,19 @@ def test_smoke_scenarios_pass(store: Path, scenario: str) -> None:
     assert done.returncode == 0, done.explain()
     results = json.loads((done.run_dir / "results.json").read_text())
     assert results["valid"] is True
+
+
+@pytest.mark.parametrize(("bug", "exit_code"), [(None, 0), ("unsynced-boot-counter", 1)])
+def test_kill_and_restart_with_unique_ids(store: Path, bug: str | None, exit_code: int) -> None:
+    """Process faults reach the nodes, and a node that forgets its boot count on SIGKILL is
+    caught handing out ids again after its restart."""
+    args = ["run", "kill-restart", "--workload", "unique-ids", "--seed", "1",
+            "--time-limit", "6", "--json"]
+    done = chaos(*args, *(["--bug", bug] if bug else []), store=store)
+    assert done.returncode == exit_code, done.explain()
+    history = read_jsonl(done.run_dir / "history.jsonl")
+    faults = {op["f"] for op in history if op["process"] == "nemesis" and op["type"] == "ok"}
+    assert {"kill", "restart", "pause", "resume"} <= faults
+    unique = json.loads((done.run_dir / "results.json").read_text())["results"]["unique-ids"]
+    assert unique["valid"] is (bug is None)
+    assert (unique["duplicated_count"] > 0) is (bug is not None)
