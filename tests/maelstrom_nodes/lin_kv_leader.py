@@ -71,7 +71,7 @@ class LeaderKV:
         if kind == "init":
             self.node_id = body["node_id"]
             self.node_ids = body["node_ids"]
-            self.log("Node {} initialized; leader is {}".format(self.node_id, self.leader()))
+            self.log(f"Node {self.node_id} initialized; leader is {self.leader()}")
             self.reply(msg, {"type": "init_ok"})
         elif kind in ("read", "write", "cas"):
             if self.node_id == self.leader():
@@ -80,7 +80,7 @@ class LeaderKV:
                 # Forward as is: same src, same msg_id, so the leader's reply goes to the client.
                 self.emit({"src": msg["src"], "dest": self.leader(), "body": body})
         else:
-            self.error(msg, 10, "unsupported: {}".format(kind))
+            self.error(msg, 10, f"unsupported: {kind}")
 
     def main(self):
         for line in sys.stdin:

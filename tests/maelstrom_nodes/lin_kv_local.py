@@ -34,7 +34,7 @@ class LocalKV:
         kind = body["type"]
         if kind == "init":
             self.node_id = body["node_id"]
-            sys.stderr.write("Node {} initialized\n".format(self.node_id))
+            sys.stderr.write(f"Node {self.node_id} initialized\n")
             sys.stderr.flush()
             self.reply(msg, {"type": "init_ok"})
         elif kind == "read":
