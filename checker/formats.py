@@ -269,17 +269,7 @@ def _form_lines(text: str) -> list[int]:
 
 def dump_elle_json(ops: list[Op]) -> str:
     """A history as the JSON array Jepsen's elle-cli (`--format json`) and Knossos read."""
-    rows = []
-    for op in ops:
-        row = {
-            "index": op.index,
-            "time": op.time,
-            "type": op.type,
-            "process": op.process,
-            "f": op.f,
-            "value": op.value,
-        }
-        if op.error is not None:
-            row["error"] = op.error
-        rows.append(row)
+    # Jepsen's fields only: `node` and our extras mean nothing to elle-cli or Knossos.
+    keys = ("index", "time", "type", "process", "f", "value", "error")
+    rows = [{k: v for k, v in op.to_json().items() if k in keys} for op in ops]
     return "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n"
