@@ -7,7 +7,9 @@ error 20 (key-does-not-exist) is an observation that the key was absent.
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,3 +247,18 @@ def test_a_search_over_budget_is_unknown() -> None:
 
 def test_nothing_to_judge_is_unknown() -> None:
     assert get_workload("lin-kv").check([], node_ids=NODES)["valid"] == "unknown"
+
+
+def test_chaos_check_judges_a_lin_kv_run_directory_as_chaos_run_does(tmp_path: Path) -> None:
+    from checker.cli import check_file
+
+    (tmp_path / "run.json").write_text(json.dumps({"workload": "lin-kv"}))
+    (tmp_path / "history.jsonl").write_text(
+        "".join(json.dumps(op.to_json()) + "\n" for op in FORGOTTEN)
+    )
+    options: dict[str, Any] = {"fmt": None, "init_text": None, "time_limit_s": 5.0}
+    as_run = check_file(str(tmp_path), model_name=None, **options)
+    assert as_run["valid"] is False
+    assert as_run["valid"] == lin_kv_linearizability(FORGOTTEN)["valid"]
+    # An explicit --model is plain Knossos kv: a failed read constrains nothing.
+    assert check_file(str(tmp_path), model_name="kv", **options)["valid"] is True
