@@ -60,6 +60,7 @@ from chaos.clients import (
     open_client,
     run_worker,
 )
+from checker.basic import faults_effective
 from scenarios.workloads import get_workload
 
 INIT_TIMEOUT_S = 10.0  # PROTOCOL.md: init_ok within 10 s or the run fails as a harness error
@@ -545,6 +546,7 @@ class Run:
             "scenario": sc.name,
             "scenario_file": str(getattr(sc, "path", "") or ""),
             "workload": c.workload,
+            "workload_params": dict(sc.workload_params),
             "service": c.service,
             "node_cmd": list(c.node_cmd) if c.node_cmd else None,
             "bug": c.bug,
@@ -684,7 +686,7 @@ class Run:
             ops = load_jsonl(self.run_dir / "history.jsonl")
             checked = self.workload.check(ops, node_ids=self.config.node_ids)
             named = dict(checked["results"])
-            named["faults"] = faults_took_effect(ops, self.proxy_stats)
+            named["faults"] = faults_effective(ops, self.proxy_stats)
             results = compose(named)
             results["proxy"] = self.proxy_stats
             code = exit_code(results["valid"])
@@ -697,29 +699,6 @@ class Run:
 
             report.write_report(self.run_dir)
         return RunOutcome(self.run_dir, code, results["valid"], results, counts, error)
-
-
-def faults_took_effect(ops: Sequence[Any], proxy_stats: dict[str, Any]) -> dict[str, Any]:
-    """Guard against a vacuous run: every planned fault was applied, and a partition or a
-    lossy link actually cost messages. A fault that changed nothing proves nothing: unknown."""
-    from checker.result import UNKNOWN, result
-
-    nemesis = [op for op in ops if op.process == "nemesis"]
-    applied = [op for op in nemesis if op.type == "ok"]
-    failed = [op for op in nemesis if op.type == "info"]
-    kinds = {op.f for op in applied}
-    lost = int(proxy_stats.get("partitioned", 0)) + int(proxy_stats.get("dropped", 0))
-    details = {"applied": len(applied), "failed": len(failed), "kinds": sorted(kinds),
-               "messages_partitioned": proxy_stats.get("partitioned", 0),
-               "messages_dropped": proxy_stats.get("dropped", 0)}
-    if failed:
-        return result("faults", UNKNOWN, reason="a fault could not be applied", **details)
-    if "partition" in kinds and lost == 0:
-        return result("faults", UNKNOWN,
-                      reason="partitions were applied but no message was lost to them; the run "
-                             "tested nothing about them (raise the rate or the fault's length)",
-                      **details)
-    return result("faults", True, **details)
 
 
 def timeline_dicts(scenario: Any) -> list[dict[str, Any]]:

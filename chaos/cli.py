@@ -211,11 +211,14 @@ def execute_run(config: Any, *, as_json: bool) -> int:
 
 
 def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
+    from checker.result import brief
+
     counts = summary["counts"]
     print(f"chaos: {counts.get('ok', 0)} ok, {counts.get('fail', 0)} fail, "
           f"{counts.get('info', 0)} info")
     for name, r in results.get("results", {}).items():
-        print(f"  {name:<14} {_verdict(r.get('valid'))}{_brief(r)}")
+        details = brief(r)
+        print(f"  {name:<14} {_verdict(r.get('valid'))}" + (f"  {details}" if details else ""))
     print(f"chaos: verdict {_verdict(summary['valid'])} (exit {summary['exit_code']})")
     print(f"chaos: run directory {summary['run_dir']}")
     print(f"chaos: reproduce with: {summary['reproduce']}")
@@ -223,13 +226,6 @@ def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
 
 def _verdict(valid: Any) -> str:
     return {True: "valid", False: "INVALID"}.get(valid, "unknown")
-
-
-def _brief(r: dict[str, Any]) -> str:
-    keys = ("lost_count", "unexpected_count", "stale_count", "duplicated_count",
-            "mismatch_count", "ok_fraction", "reason", "error")
-    parts = [f"{k}={r[k]}" for k in keys if k in r and r[k] not in (None, 0, [], "")]
-    return ("  " + " ".join(parts)) if parts else ""
 
 
 @cli.command("list")

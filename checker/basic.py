@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checker.history import Op, client_ops, pair
@@ -172,6 +172,38 @@ def well_formed_replies(history: Sequence[Op]) -> dict[str, Any]:
         malformed_count=len(bad),
         malformed=bad[:LIST_LIMIT],
     )
+
+
+def faults_effective(ops: Sequence[Op], proxy_stats: Mapping[str, Any]) -> dict[str, Any]:
+    """Guard against a vacuous run: every planned fault was applied, and a partition or a
+    lossy link actually cost messages. A fault that changed nothing proves nothing: unknown.
+
+    `proxy_stats` are the proxy's counters at the end of the run (`results.json` "proxy").
+    """
+    nemesis = [op for op in ops if op.process == "nemesis"]
+    applied = [op for op in nemesis if op.type == "ok"]
+    failed = [op for op in nemesis if op.type == "info"]
+    kinds = {op.f for op in applied}
+    lost = int(proxy_stats.get("partitioned", 0)) + int(proxy_stats.get("dropped", 0))
+    details = {"applied": len(applied), "failed": len(failed), "kinds": sorted(kinds),
+               "messages_partitioned": proxy_stats.get("partitioned", 0),
+               "messages_dropped": proxy_stats.get("dropped", 0)}
+    if failed:
+        return result("faults", UNKNOWN, reason="a fault could not be applied", **details)
+    if "partition" in kinds and lost == 0:
+        return result("faults", UNKNOWN,
+                      reason="partitions were applied but no message was lost to them; the run "
+                             "tested nothing about them (raise the rate or the fault's length)",
+                      **details)
+    lossy = any(rule.get("drop_probability")
+                for op in applied if op.f == "link" and isinstance(op.value, dict)
+                for rule in op.value.get("faults", []) if isinstance(rule, dict))
+    if lossy and int(proxy_stats.get("dropped", 0)) == 0:
+        return result("faults", UNKNOWN,
+                      reason="lossy links were applied but no message was dropped; the run "
+                             "tested nothing about them (raise the rate or the fault's length)",
+                      **details)
+    return result("faults", True, **details)
 
 
 def _phases(history: Sequence[Op]) -> dict[int, str]:

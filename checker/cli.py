@@ -1,4 +1,4 @@
-"""`chaos check`: decide whether stored histories are linearizable, from the command line.
+"""`chaos check`: judge stored histories (linearizability, or a run's own checkers).
 
     chaos check RUN_DIR|FILE... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     python -m checker RUN_DIR|FILE...          (the same command, without the chaos group)
@@ -7,14 +7,18 @@ Each argument is a history file, or a run directory meaning `RUN_DIR/history.jso
 checked in one process; the output is one line per file (with an explanation under an invalid
 one) and a summary, or with `--json` one JSON object `{"valid": ..., "files": {path: result}}`.
 
-How the model is chosen, first match wins: `--model`; the format's own (Porcupine's etcd logs
+A run directory (or a history beside its `run.json`) checked with neither `--model` nor
+`--init` is judged exactly as `chaos run` judged it: by its workload's checkers (set-full for
+broadcast, linearizability per key for lin-kv, ...), composed into one verdict.
+
+Otherwise the history is checked for linearizability against a model, chosen, first match
+wins: `--model`; the format's own (Porcupine's etcd logs
 are a cas-register starting at nil, its kv logs a kv store of strings starting empty); the run's
 `run.json` "workload" next to the history (`lin-kv` and `quorum-kv`: kv, a cas-register per
 key, absent at start); otherwise it is a usage error that says to pass `--model`.
 `--init` is the initial value (per key for kv), read as JSON and else taken as a string.
-A lin-kv run directory checked with neither `--model` nor `--init` is judged exactly as
-`chaos run` judged it (`scenarios.workloads.lin_kv_linearizability`: a read answered "key does
-not exist" is an observation that the key was absent, not a read that saw nothing).
+(For lin-kv, `chaos run`'s judgement treats a read answered "key does not exist" as an
+observation that the key was absent; `--model kv` uses plain Knossos semantics instead.)
 
 Exit codes (DESIGN.md): 0 every file valid, 1 any invalid, 3 any unknown (budget ran out, or
 nothing to judge), 2 usage error: a bad option, or a file that cannot be read or parsed, named
@@ -53,15 +57,55 @@ def history_path(arg: str) -> Path:
     return path
 
 
-def run_workload(history: Path) -> Any:
-    """run.json's "workload" for the run that wrote `history`, if there is a run.json."""
+def run_info(history: Path) -> dict[str, Any] | None:
+    """The run.json of the run that wrote `history`, if there is one."""
     run_json = history.parent / "run.json"
     if not run_json.exists():
         return None
     try:
-        return json.loads(run_json.read_text(encoding="utf-8")).get("workload")
-    except (OSError, ValueError, AttributeError) as e:
+        info = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
         raise UsageProblem(f"{run_json}: cannot read it ({e}); pass --model instead") from None
+    if not isinstance(info, dict):
+        raise UsageProblem(f"{run_json}: expected a JSON object; pass --model instead")
+    return info
+
+
+def run_workload(history: Path) -> Any:
+    """run.json's "workload" for the run that wrote `history`, if there is a run.json."""
+    info = run_info(history)
+    return None if info is None else info.get("workload")
+
+
+def check_as_run(history: Path, ops: list[Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Judge a run's history with its workload's checkers, exactly as `chaos run` did.
+
+    The workloads live in `scenarios.workloads` (pure, like this package); the import is
+    here, in the command's shell, so the checker core does not depend on them.
+    """
+    from checker.basic import faults_effective
+    from checker.result import compose
+    from scenarios.workloads import get_workload
+
+    try:
+        workload = get_workload(info["workload"], **dict(info.get("workload_params") or {}))
+        checked = workload.check(ops, node_ids=list(info.get("nodes") or []))
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageProblem(
+            f"{history.parent / 'run.json'}: cannot rebuild the run's workload ({e}); "
+            "pass --model to check linearizability against a model instead"
+        ) from None
+    named = dict(checked["results"])
+    # The fault guard needs the proxy's counters, which only the run's results.json keeps.
+    results_json = history.parent / "results.json"
+    if results_json.exists():
+        try:
+            proxy_stats = json.loads(results_json.read_text(encoding="utf-8")).get("proxy")
+        except (OSError, ValueError, AttributeError):
+            proxy_stats = None
+        if isinstance(proxy_stats, dict):
+            named["faults"] = faults_effective(ops, proxy_stats)
+    return compose(named)
 
 
 def workload_model(history: Path) -> str | None:
@@ -106,6 +150,15 @@ def check_file(
         loaded = load(path, fmt)
     except HistoryError as e:
         raise UsageProblem(str(e)) from None
+    info = run_info(path)
+    if (
+        info is not None
+        and info.get("workload")
+        and model_name is None
+        and loaded.default_model is None
+        and init_text is None
+    ):
+        return check_as_run(path, loaded.ops, info)
     name = model_name or loaded.default_model or workload_model(path)
     if not loaded.ops:
         from checker.result import UNKNOWN, result
@@ -125,15 +178,6 @@ def check_file(
         )
     init = parse_init(init_text) if init_text is not None else loaded.default_init
     try:
-        if (
-            model_name is None
-            and loaded.default_model is None
-            and init_text is None
-            and run_workload(path) == "lin-kv"
-        ):
-            from scenarios.workloads import lin_kv_linearizability
-
-            return lin_kv_linearizability(loaded.ops, time_limit_s=time_limit_s)
         return check_history(
             loaded.ops, make(name, init), time_limit_s=time_limit_s, semantics=loaded.semantics
         )
@@ -220,6 +264,18 @@ def check(
 
 def _line(arg: str, res: dict[str, Any]) -> str:
     from checker.explain import render
+    from checker.result import brief
+
+    if "results" in res and "checker" not in res:  # a run's composed verdict
+        word = {True: "valid  ", False: "INVALID"}.get(res["valid"], "unknown")
+        lines = [f"{word} {arg}"]
+        for name, sub in res["results"].items():
+            sub_word = {True: "valid", False: "INVALID"}.get(sub.get("valid"), "unknown")
+            details = brief(sub) if sub.get("valid") is not True else ""
+            lines.append(f"  {name}: {sub_word}" + (f"  {details}" if details else ""))
+            if sub.get("checker") == "linearizability" and sub.get("valid") is not True:
+                lines.extend("    " + line for line in render(sub).split("\n")[1:])
+        return "\n".join(lines)
 
     text = render(res).split("\n")
     word = {True: "valid  ", False: "INVALID"}.get(res["valid"], "unknown")

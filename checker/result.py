@@ -56,3 +56,13 @@ def exit_code(valid: Validity) -> int:
     if valid is False:
         return 1
     return 3
+
+
+_BRIEF_KEYS = ("lost_count", "unexpected_count", "stale_count", "duplicated_count",
+               "mismatched_count", "malformed_count", "nodes_missing", "ok_fraction", "reason")
+
+
+def brief(res: Mapping[str, Any]) -> str:
+    """A few telling fields of one result, `key=value` on one line, for terminal output."""
+    parts = [f"{k}={res[k]}" for k in _BRIEF_KEYS if res.get(k) not in (None, 0, [], "")]
+    return " ".join(parts)

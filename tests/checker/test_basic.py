@@ -13,6 +13,7 @@ from checker.basic import (
     MALFORMED_REPLY,
     availability,
     echo_equality,
+    faults_effective,
     final_reads,
     unique_ids,
     well_formed_replies,
@@ -219,3 +220,37 @@ def test_well_formed_replies() -> None:
     assert res["malformed"] == [{"index": 3, "f": "echo", "node": None, "error": bad_error}]
     assert well_formed_replies(h(("invoke", 0, "echo", "a")))["valid"] == "unknown"
     assert well_formed_replies([])["valid"] == "unknown"
+
+
+# -- faults_effective: the guard against a vacuous run -------------------------------------------
+
+
+def _nemesis(f: str, value: object = None, *, ok: bool = True) -> list[Op]:
+    return [
+        Op(type="invoke", process="nemesis", f=f, value=value),
+        Op(type="ok" if ok else "info", process="nemesis", f=f, value=value),
+    ]
+
+
+PARTITION = {"shape": "halves", "grudge": {"n1": ["n2"], "n2": ["n1"]}}
+LOSSY = {"faults": [{"src": "*", "dest": "*", "drop_probability": 0.3}]}
+
+
+@pytest.mark.parametrize(
+    ("ops", "stats", "valid"),
+    [
+        (_nemesis("partition", PARTITION) + _nemesis("heal"), {"partitioned": 12}, True),
+        (_nemesis("partition", PARTITION) + _nemesis("heal"), {"partitioned": 0}, "unknown"),
+        (_nemesis("partition", PARTITION, ok=False), {"partitioned": 5}, "unknown"),
+        (_nemesis("link", LOSSY) + _nemesis("heal"), {"dropped": 3}, True),
+        (_nemesis("link", LOSSY) + _nemesis("heal"), {"dropped": 0}, "unknown"),
+        (_nemesis("kill", {"nodes": ["n1"]}) + _nemesis("restart", {"nodes": ["n1"]}), {}, True),
+    ],
+    ids=["partition-cost-messages", "partition-cost-nothing", "fault-not-applied",
+         "lossy-link-dropped", "lossy-link-dropped-nothing", "process-faults"],
+)
+def test_faults_effective(ops: list[Op], stats: dict[str, int], valid: object) -> None:
+    res = faults_effective(ops, stats)
+    assert res["valid"] == valid
+    if valid == "unknown":
+        assert res["reason"]

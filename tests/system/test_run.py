@@ -59,6 +59,12 @@ def test_partition_heal_broadcast_is_valid_with_a_complete_run_directory(store: 
     for m in partitioned:
         assert any(a - slack_ns <= m["time"] <= b + slack_ns for a, b in windows), m
 
+    # `chaos check` re-judges the stored run with the same checkers and verdict.
+    again = chaos("check", str(run_dir), "--json", store=store)
+    assert again.returncode == 0, again.explain()
+    rejudged = json.loads(again.stdout)["files"][str(run_dir)]
+    assert set(rejudged["results"]) == set(results["results"])
+
     info = json.loads((run_dir / "run.json").read_text())
     assert info["seed"] == 1
     assert info["exit_code"] == 0
@@ -74,6 +80,9 @@ def test_broadcast_without_retries_is_caught(store: Path, seed: int) -> None:
     setfull = results["results"]["set-full"]
     assert setfull["valid"] is False
     assert setfull["lost_count"] > 0
+    again = chaos("check", str(done.run_dir), store=store)
+    assert again.returncode == 1, again.explain()
+    assert f"set-full: INVALID  lost_count={setfull['lost_count']}" in again.stdout
 
 
 @pytest.mark.parametrize(
