@@ -30,7 +30,6 @@ import contextlib
 import enum
 import functools
 import itertools
-import json
 import os
 import random
 import shlex
@@ -48,7 +47,7 @@ import psutil
 import trio
 import zmq
 
-from chaos import control
+from chaos import control, store
 from chaos import nemesis as nemesis_mod
 from chaos.clients import (
     ClientIds,
@@ -486,35 +485,6 @@ class RunOutcome:
 FINAL_READ_ATTEMPTS = 5
 
 
-def make_run_dir(store: Path, scenario_name: str, seed: int) -> Path:
-    """`store/<scenario>/<UTC time>-s<seed>/`, unique even for two runs started at once."""
-    import datetime
-
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    parent = store / scenario_name
-    parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1000):
-        suffix = "" if attempt == 0 else f"-{attempt}"
-        run_dir = parent / f"{stamp}-s{seed}{suffix}"
-        try:
-            run_dir.mkdir()
-        except FileExistsError:
-            continue
-        _link_latest(store, run_dir)
-        return run_dir
-    raise HarnessError(f"could not create a run directory under {parent}")
-
-
-def _link_latest(store: Path, run_dir: Path) -> None:
-    """Point `store/latest` at `run_dir`, atomically (a rename over the old link)."""
-    link = store / "latest"
-    tmp = store / f".latest-{os.getpid()}-{id(run_dir)}"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    os.symlink(os.path.relpath(run_dir, store), tmp)
-    os.replace(tmp, link)
-
-
 class Run:
     """One test run: the run directory, the cluster, clients, nemesis, checks.
 
@@ -528,9 +498,9 @@ class Run:
     def __init__(self, config: RunConfig, *, status: Any = None) -> None:
         self.config = config
         self.status = status
-        self.run_dir = make_run_dir(config.store, config.scenario.name, config.seed)
+        self.run_dir = store.make_run_dir(config.store, config.scenario.name, config.seed)
         self.epoch_ns = time.monotonic_ns()
-        self.started_at = _utc_now()
+        self.started_at = store.utc_now()
         self.recorder: Recorder | None = None
         self.nemesis: nemesis_mod.Nemesis | None = None
         self.proxy_stats: dict[str, Any] = {}
@@ -561,7 +531,7 @@ class Run:
             "store": str(c.store),
             "command_line": list(c.command_line),
             "reproduce": reproduce_command(c),
-            "versions": _versions(),
+            "versions": store.versions(),
             "started_at": self.started_at,
             "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),
@@ -569,7 +539,7 @@ class Run:
         }
 
     def write_run_json(self, **extra: Any) -> None:
-        _write_json_atomic(self.run_dir / "run.json", self.run_info(**extra))
+        store.write_json_atomic(self.run_dir / "run.json", self.run_info(**extra))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -691,8 +661,8 @@ class Run:
             results["proxy"] = self.proxy_stats
             code = exit_code(results["valid"])
         results["counts"] = counts
-        _write_json_atomic(self.run_dir / "results.json", results)
-        self.write_run_json(exit_code=code, ended_at=_utc_now(), valid=results["valid"],
+        store.write_json_atomic(self.run_dir / "results.json", results)
+        self.write_run_json(exit_code=code, ended_at=store.utc_now(), valid=results["valid"],
                             error=error)
         with contextlib.suppress(Exception):
             from checker import report
@@ -733,20 +703,3 @@ def reproduce_command(c: RunConfig) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def _utc_now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-
-
-def _versions() -> dict[str, str]:
-    import platform
-
-    return {"python": platform.python_version(), "trio": trio.__version__,
-            "pyzmq": zmq.__version__, "zmq": zmq.zmq_version(), "psutil": psutil.__version__}
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -134,6 +134,12 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                                rate=rate, concurrency=concurrency)
     except ScenarioError as e:
         fail_usage(str(e))
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail_usage(f"--store: cannot create {store} ({e.strerror}); pick a writable directory")
+    if not os.access(store, os.W_OK):
+        fail_usage(f"--store: {store} is not writable; pick a writable directory")
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     return RunConfig(

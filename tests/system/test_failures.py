@@ -43,6 +43,13 @@ def test_bad_input_is_one_line_and_exit_2(store: Path, args: list[str], fragment
     assert not (store / "latest").exists()
 
 
+def test_an_unwritable_store_is_a_usage_error() -> None:
+    done = chaos("run", "echo", store=Path("/proc/no-store-here"))
+    assert done.returncode == 2, done.explain()
+    assert done.stderr.strip().count("\n") == 0
+    assert "--store" in done.stderr
+
+
 def test_bad_scenario_file_names_the_file_and_key(store: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nworkload = "broadcast"\nnodez = 3\n')
