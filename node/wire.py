@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -120,6 +121,12 @@ def make_socket(
     return sock
 
 
+@dataclass(frozen=True)
+class SocketStatistics:
+    queued: int  # received messages waiting for `receive`
+    is_closed: bool
+
+
 class Socket:
     """A zmq socket usable from trio. Start `serve` in a nursery before receiving.
 
@@ -135,6 +142,7 @@ class Socket:
         self._fd = int(sock.getsockopt(zmq.FD))
         self._in_send, self._in_receive = trio.open_memory_channel[list[bytes]](receive_queue_max)
         self._wait_scope: trio.CancelScope | None = None
+        self._queue_scope: trio.CancelScope | None = None
         self._writable: trio.Event | None = None
         self._closed = False
 
@@ -152,7 +160,10 @@ class Socket:
                         frames = self.raw.recv_multipart(flags=zmq.NOBLOCK)
                     except zmq.Again:
                         continue
-                    await self._in_send.send(frames)
+                    # A full queue blocks here; `close` cancels this scope so it cannot hang.
+                    with trio.CancelScope() as self._queue_scope:
+                        await self._in_send.send(frames)
+                    self._queue_scope = None
                     continue
                 with trio.CancelScope() as scope:
                     self._wait_scope = scope
@@ -206,10 +217,17 @@ class Socket:
         """Raises `trio.WouldBlock` when nothing is queued."""
         return self._in_receive.receive_nowait()
 
+    def statistics(self) -> SocketStatistics:
+        return SocketStatistics(
+            queued=self._in_receive.statistics().current_buffer_used, is_closed=self._closed
+        )
+
     def close(self) -> None:
         """Close the socket; the reader task ends and `receive` raises `EndOfChannel`."""
         if self._closed:
             return
         self._closed = True
         self._kick_reader()
+        if self._queue_scope is not None:
+            self._queue_scope.cancel()
         self.raw.close(linger=LINGER_MS)

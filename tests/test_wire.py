@@ -181,3 +181,18 @@ def test_reply_and_error_bodies() -> None:
         "text": "no key",
         "in_reply_to": 4,
     }
+
+
+async def test_close_ends_a_reader_blocked_on_a_full_queue(zmq_ctx: zmq.Context[Any]) -> None:
+    with EchoRouter(zmq_ctx) as router:
+        raw = wire.make_socket(zmq_ctx, zmq.DEALER, identity="n1")
+        raw.connect(router.endpoint)
+        sock = wire.Socket(raw, receive_queue_max=1)
+        with trio.fail_after(REPLY_WAIT_S):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(sock.serve)
+                for i in range(3):  # one reply fills the queue, the next blocks the reader
+                    await sock.send([f"m{i}".encode()])
+                while sock.statistics().queued < 1:  # the replies arrive from another thread
+                    await trio.testing.wait_all_tasks_blocked(cushion=0.01)
+                sock.close()  # must end serve although nobody ever receives
