@@ -514,7 +514,8 @@ class Run:
         sc = c.scenario
         return {
             "scenario": sc.name,
-            "scenario_file": str(getattr(sc, "path", "") or ""),
+            # A scenario named by path is found again by its path; a packaged one by its name.
+            "scenario_file": str(sc.path) if sc.is_file and sc.path else None,
             "workload": c.workload,
             "workload_params": dict(sc.workload_params),
             "service": c.service,

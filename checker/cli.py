@@ -226,7 +226,10 @@ def check(
     time_limit_s: float,
     as_json: bool,
 ) -> None:
-    """Check that histories are linearizable (exit 0 valid, 1 invalid, 3 unknown, 2 usage)."""
+    """Judge histories: a run directory by its own checkers, any history for linearizability.
+
+    Exit 0 all valid, 1 any invalid, 3 any unknown, 2 usage error.
+    """
     from checker.result import exit_code, merge_valid
 
     results: dict[str, Any] = {}

@@ -122,3 +122,20 @@ def test_kill_and_restart_with_unique_ids(store: Path, bug: str | None, exit_cod
     unique = json.loads((done.run_dir / "results.json").read_text())["results"]["unique-ids"]
     assert unique["valid"] is (bug is None)
     assert (unique["duplicated_count"] > 0) is (bug is not None)
+
+
+def test_replay_repeats_the_schedule_and_parameters(store: Path) -> None:
+    first = chaos("run", "isolate-node", "--seed", "11", "--time-limit", "4", "--json",
+                  store=store)
+    assert first.returncode == 0, first.explain()
+    again = chaos("replay", str(first.run_dir), "--json", store=store)
+    assert again.returncode == 0, again.explain()
+    assert again.run_dir != first.run_dir
+    assert (again.run_dir / "schedule.jsonl").read_text() == (
+        first.run_dir / "schedule.jsonl"
+    ).read_text()
+    before = json.loads((first.run_dir / "run.json").read_text())
+    after = json.loads((again.run_dir / "run.json").read_text())
+    for key in ("scenario", "seed", "nodes", "time_limit_s", "rate", "concurrency", "workload"):
+        assert after[key] == before[key], key
+    assert after["reproduce"] == before["reproduce"]
