@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checker.history import TYPES, HistoryError, Op, op_from_json
+from checker.history import TYPES, HistoryError, Op, op_from_json, parse_jsonl
 
 FORMATS = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 
@@ -101,7 +101,7 @@ def load(path: Path, fmt: str | None = None) -> Loaded:
     if fmt is None:
         fmt = detect(path, text[:4096])
     if fmt == "jsonl":
-        return Loaded(_parse_jsonl(text, path), fmt, "knossos")
+        return Loaded(parse_jsonl(text, where=str(path)), fmt, "knossos")
     if fmt == "json":
         return Loaded(_parse_json_array(text, path), fmt, "knossos")
     if fmt == "porcupine-etcd":
@@ -111,27 +111,6 @@ def load(path: Path, fmt: str | None = None) -> Loaded:
     if fmt == "edn":
         return Loaded(parse_edn(text, path), fmt, "knossos")
     raise HistoryError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _parse_jsonl(text: str, path: Path) -> list[Op]:
-    ops: list[Op] = []
-    lines = text.split("\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            if lineno == len(lines):
-                break  # the last line was cut short by a crashed run: the rest is a history
-            raise HistoryError(
-                f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
-            ) from None
-        op = op_from_json(d, where=f"{path}:{lineno}")
-        if op.index < 0:
-            op.index = len(ops)
-        ops.append(op)
-    return ops
 
 
 def _parse_json_array(text: str, path: Path) -> list[Op]:

@@ -90,30 +90,39 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
     )
 
 
-def iter_jsonl(path: Path) -> Iterator[Op]:
-    """Read `history.jsonl` lazily. A truncated last line (a crashed run) is skipped."""
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.readlines()
+def parse_jsonl(text: str, *, where: str) -> list[Op]:
+    """Parse the text of a `history.jsonl`; errors name `where` and the line.
+
+    A last line cut short (the run died mid-write) is skipped: everything before it is still a
+    history. An operation without an `index` gets its position.
+    """
+    ops: list[Op] = []
+    lines = text.split("\n")
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
         except json.JSONDecodeError as e:
-            if lineno == len(lines) and not line.endswith("\n"):
-                return  # the run died mid-write: everything before it is still a history
+            if lineno == len(lines):
+                break  # no newline after it: cut short
             raise HistoryError(
-                f"{path}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
+                f"{where}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
             ) from None
-        yield op_from_json(d, where=f"{path}:{lineno}")
+        op = op_from_json(d, where=f"{where}:{lineno}")
+        if op.index < 0:
+            op.index = len(ops)
+        ops.append(op)
+    return ops
+
+
+def iter_jsonl(path: Path) -> Iterator[Op]:
+    """The operations of a `history.jsonl` file (see `parse_jsonl`)."""
+    yield from load_jsonl(path)
 
 
 def load_jsonl(path: Path) -> list[Op]:
-    ops = list(iter_jsonl(path))
-    for i, op in enumerate(ops):
-        if op.index < 0:
-            op.index = i
-    return ops
+    return parse_jsonl(path.read_text(encoding="utf-8"), where=str(path))
 
 
 def dump_jsonl(ops: Iterable[Op], path: Path) -> None:
