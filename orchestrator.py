@@ -31,6 +31,7 @@ import enum
 import functools
 import itertools
 import os
+import platform
 import random
 import shlex
 import signal
@@ -532,7 +533,7 @@ class Run:
             "store": str(c.store),
             "command_line": list(c.command_line),
             "reproduce": reproduce_command(c),
-            "versions": store.versions(),
+            "versions": versions(),
             "started_at": self.started_at,
             "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),
@@ -685,6 +686,11 @@ def timeline_dicts(scenario: Any) -> list[dict[str, Any]]:
             d.update(dict(getattr(entry, "params", {}) or {}))
             out.append(d)
     return out
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "trio": trio.__version__,
+            "pyzmq": zmq.__version__, "zmq": zmq.zmq_version(), "psutil": psutil.__version__}
 
 
 def reproduce_command(c: RunConfig) -> str:

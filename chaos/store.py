@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +53,6 @@ def link_latest(store: Path, run_dir: Path) -> None:
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-
-
-def versions() -> dict[str, str]:
-    import psutil
-    import trio
-    import zmq
-
-    return {"python": platform.python_version(), "trio": trio.__version__,
-            "pyzmq": zmq.__version__, "zmq": zmq.zmq_version(), "psutil": psutil.__version__}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
