@@ -61,6 +61,7 @@ from chaos.clients import (
     run_worker,
 )
 from checker.basic import faults_effective
+from scenarios.schema import Scenario
 from scenarios.workloads import get_workload
 
 INIT_TIMEOUT_S = 10.0  # PROTOCOL.md: init_ok within 10 s or the run fails as a harness error
@@ -455,22 +456,35 @@ def reap(processes: Sequence[psutil.Process]) -> None:
 class RunConfig:
     """Every parameter of one run; with the seed it is what `chaos replay` needs."""
 
-    scenario: Any  # scenarios.Scenario, already rescaled and overridden
-    workload: str
+    scenario: Scenario  # with the command line's overrides applied and validated
     service: str | None
     node_cmd: tuple[str, ...] | None
     bug: str | None
     seed: int
-    nodes: int
-    rate: float
-    concurrency: int
     store: Path
     command_line: tuple[str, ...] = ()
     schedule: tuple[Any, ...] | None = None  # replay: a schedule read from a run directory
 
+    # The cluster size, load and workload are the scenario's: one place, not two.
+    @property
+    def workload(self) -> str:
+        return self.scenario.workload
+
+    @property
+    def nodes(self) -> int:
+        return self.scenario.nodes
+
+    @property
+    def rate(self) -> float:
+        return self.scenario.rate
+
+    @property
+    def concurrency(self) -> int:
+        return self.scenario.concurrency
+
     @property
     def node_ids(self) -> list[str]:
-        return [f"n{i}" for i in range(1, self.nodes + 1)]
+        return self.scenario.node_ids
 
 
 @dataclass
@@ -554,7 +568,8 @@ class Run:
             steps = [nemesis_mod.Step.from_json(s) for s in c.schedule]
         else:
             rng = random.Random(f"{c.seed}/nemesis")
-            steps = nemesis_mod.plan(timeline_dicts(sc), c.node_ids, rng, offset_s=sc.warmup_s)
+            timeline = [e.to_dict() for e in sc.timeline]
+            steps = nemesis_mod.plan(timeline, c.node_ids, rng, offset_s=sc.warmup_s)
         nemesis_mod.write_schedule(steps, self.run_dir / "schedule.jsonl")
         self.recorder = Recorder(self.run_dir / "history.jsonl", epoch_ns=self.epoch_ns)
         error: str | None = None
@@ -679,21 +694,6 @@ class Run:
         return RunOutcome(self.run_dir, code, results["valid"], results, counts, error)
 
 
-def timeline_dicts(scenario: Any) -> list[dict[str, Any]]:
-    """The scenario's timeline as plain dicts `{"at_s", "fault", ...params}`."""
-    out = []
-    for entry in scenario.timeline:
-        if isinstance(entry, dict):
-            out.append(dict(entry))
-        elif hasattr(entry, "to_dict"):
-            out.append(entry.to_dict())
-        else:
-            d = {"at_s": entry.at_s, "fault": entry.fault}
-            d.update(dict(getattr(entry, "params", {}) or {}))
-            out.append(d)
-    return out
-
-
 def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "trio": trio.__version__,
             "pyzmq": zmq.__version__, "zmq": zmq.zmq_version(), "psutil": psutil.__version__}
@@ -701,7 +701,7 @@ def versions() -> dict[str, str]:
 
 def reproduce_command(c: RunConfig) -> str:
     sc = c.scenario
-    source = str(getattr(sc, "path", "")) if getattr(sc, "is_file", False) else sc.name
+    source = str(sc.path) if sc.is_file and sc.path else sc.name
     argv = ["chaos", "run", source, "--seed", str(c.seed), "--time-limit",
             f"{sc.time_limit_s:g}", "--nodes", str(c.nodes), "--workload", c.workload,
             "--rate", f"{c.rate:g}", "--concurrency", str(c.concurrency)]

@@ -143,8 +143,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     return RunConfig(
-        scenario=sc, workload=sc.workload, service=None if argv else service, node_cmd=argv,
-        bug=bug, seed=seed, nodes=sc.nodes, rate=sc.rate, concurrency=sc.concurrency,
+        scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
         store=store, command_line=tuple(sys.argv), schedule=schedule,
     )
 

@@ -44,7 +44,6 @@ class Recorder:
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._index = itertools.count()
         self.counts: dict[str, int] = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
-        self.nemesis_active: dict[str, Any] = {}
 
     def now_ns(self) -> int:
         return time.monotonic_ns() - self.epoch_ns
