@@ -38,14 +38,21 @@ from node import wire
 class Recorder:
     """Writes the history, one flushed JSON line per operation, and counts outcomes."""
 
-    def __init__(self, path: Path, *, epoch_ns: int) -> None:
+    def __init__(
+        self, path: Path, *, epoch_ns: int, now_ns: Callable[[], int] | None = None
+    ) -> None:
+        """`now_ns` gives the time since the run's epoch; by default the monotonic clock
+        (the simulator passes its virtual clock, so a seed gives the same history)."""
         self.path = path
         self.epoch_ns = epoch_ns
+        self._now_ns = now_ns
         self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._index = itertools.count()
         self.counts: dict[str, int] = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
 
     def now_ns(self) -> int:
+        if self._now_ns is not None:
+            return self._now_ns()
         return time.monotonic_ns() - self.epoch_ns
 
     def record(

@@ -1,0 +1,115 @@
+"""The fault vocabulary, in one pure table: every nemesis operation, what it breaks, what heals it.
+
+The scenario schema validates timelines against it, the nemesis plans and applies by it, and
+the checkers read nemesis operations in a history by it (which phase an operation ran in,
+whether faults took effect). It lives in `checker/` because it is part of the history format:
+a nemesis operation in `history.jsonl` is `{"process": "nemesis", "f": <fault name>, ...}`,
+and a checker must understand it without importing the machinery that applied it.
+
+    from checker.fault_kinds import FAULTS, FAULT_NAMES, breaks, heals
+    FAULTS["kill"].breaks      # "down": kill takes nodes down
+    FAULTS["restart"].heals    # frozenset({"down"})
+    FAULTS["link"].keys        # the keys a timeline entry of this fault may carry
+
+Conditions (what a fault breaks and a heal mends): `network` (partitions and link faults),
+`down` (killed or stopped nodes), `paused` (SIGSTOPped nodes), `clock` (skewed clocks; a
+`clock` operation with offset 0 and rate 1 is its heal). The orchestrator's final
+heal-everything is recorded as `heal` with value `{"final": true}` and mends every condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+NETWORK = "network"
+DOWN = "down"
+PAUSED = "paused"
+CLOCK = "clock"
+CONDITIONS = (NETWORK, DOWN, PAUSED, CLOCK)
+
+TARGETS = ("one", "minority", "majority", "all")  # besides explicit node ids (and, later, leader)
+SHAPES = (
+    "isolate",
+    "halves",
+    "random-halves",
+    "majority-minority",
+    "majorities-ring",
+    "bridge",
+    "one-way",
+)
+SHAPE_MIN_NODES = {"majority-minority": 3, "majorities-ring": 3, "bridge": 3}  # others: 2
+LINK_KEYS = ("drop_probability", "duplicate_probability", "reorder_probability", "delay")
+DELAY_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "constant": ("ms",),
+    "uniform": ("low_ms", "high_ms"),
+    "exponential": ("mean_ms",),
+    "normal": ("mean_ms", "jitter_ms"),
+}
+
+
+@dataclass(frozen=True)
+class FaultKind:
+    """One nemesis operation. `breaks` is the condition it creates (None for heals);
+    `heals` the conditions it mends; `keys` what a timeline entry of it may carry;
+    `category` who applies it: the proxy (`network`), process control (`process`), or the
+    node's clock (`clock`)."""
+
+    name: str
+    category: str
+    keys: tuple[str, ...]
+    breaks: str | None = None
+    heals: frozenset[str] = frozenset()
+    summary: str = ""
+
+
+FAULTS: dict[str, FaultKind] = {
+    k.name: k
+    for k in (
+        FaultKind("partition", "network", ("shape", "clients", "node", "src", "dest"),
+                  breaks=NETWORK, summary="cut links along a grudge of the given shape"),
+        FaultKind("link", "network", (*LINK_KEYS, "src", "dest", "clients"), breaks=NETWORK,
+                  summary="drop, delay, duplicate or reorder messages on links"),
+        FaultKind("heal", "network", (), heals=frozenset({NETWORK}),
+                  summary="clear partitions and link faults"),
+        FaultKind("kill", "process", ("target",), breaks=DOWN,
+                  summary="SIGKILL nodes: unsynced writes are lost"),
+        FaultKind("stop", "process", ("target",), breaks=DOWN,
+                  summary="stop nodes gracefully (SIGTERM)"),
+        FaultKind("pause", "process", ("target",), breaks=PAUSED, summary="SIGSTOP nodes"),
+        FaultKind("restart", "process", ("target",), heals=frozenset({DOWN}),
+                  summary="start killed or stopped nodes again, same id and data"),
+        FaultKind("resume", "process", ("target",), heals=frozenset({PAUSED}),
+                  summary="SIGCONT paused nodes"),
+        FaultKind("clock", "clock", ("target", "offset_ms", "rate"), breaks=CLOCK,
+                  summary="skew native nodes' clocks (offset 0, rate 1 resets)"),
+    )
+}
+FAULT_NAMES: tuple[str, ...] = tuple(FAULTS)
+# The fault each condition is healed by, for messages such as "add a restart before it".
+HEAL_OF: dict[str, str] = {NETWORK: "heal", DOWN: "restart", PAUSED: "resume", CLOCK: "clock"}
+
+
+def is_clock_reset(params: Mapping[str, Any] | None) -> bool:
+    """A `clock` fault that sets offset 0 and rate 1 heals the clock condition."""
+    p = params if isinstance(params, Mapping) else {}
+    return p.get("offset_ms", 0) == 0 and p.get("rate", 1) == 1
+
+
+def breaks(f: str, value: Any = None) -> str | None:
+    """The condition a nemesis operation `f` (with its value) creates, if any."""
+    kind = FAULTS.get(f)
+    if kind is None or (f == "clock" and is_clock_reset(value)):
+        return None
+    return kind.breaks
+
+
+def heals(f: str, value: Any = None) -> frozenset[str]:
+    """The conditions a nemesis operation `f` (with its value) mends."""
+    if f == "heal" and isinstance(value, Mapping) and value.get("final"):
+        return frozenset(CONDITIONS)  # the orchestrator's heal-everything
+    if f == "clock" and is_clock_reset(value):
+        return frozenset({CLOCK})
+    kind = FAULTS.get(f)
+    return kind.heals if kind is not None else frozenset()
