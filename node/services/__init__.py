@@ -1,74 +1,55 @@
-"""The registry of built-in services: name -> module and the bugs it can plant.
+"""The registry of built-in services, found from the packages in this folder.
 
-This module is import-light on purpose (no trio, no zmq): the CLI and the orchestrator import
-it to validate `--service` and `--bug` before anything starts.
+    from node.services import SERVICES, get_service, check
+    SERVICES["broadcast"].bugs          # {"no-retry": "..."}
+    get_service("broadcast").machine    # Boot -> machine (node.machine)
 
-    from node.services import SERVICES, bugs
-    bugs("broadcast")            # ["no-retry"]
-    load("broadcast").install(node, bug="no-retry")
-
-Each service is one module with a docstring that documents its messages and its bugs, and an
-`install(node, *, bug)` that registers its handlers and timers on a `node.runtime.Node`.
-A test checks that every module's `BUGS` matches this registry.
+A service is a package `node/services/<package>/` whose `__init__.py` defines `SERVICE`, a
+`node.service.ServiceSpec`: adding the package is the whole registration (see
+docs/mechanisms.md). Importing a service package is cheap: its core is a pure state machine
+with no trio and no zmq, so the CLI validates `--service` and `--bug` without starting anything.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from types import ModuleType
+import pkgutil
+
+from node.service import ServiceSpec
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    summary: str
-    bugs: dict[str, str]  # name -> the defect it plants
+def _discover() -> dict[str, ServiceSpec]:
+    found: dict[str, ServiceSpec] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        spec = getattr(module, "SERVICE", None)
+        assert isinstance(spec, ServiceSpec), f"{module.__name__} must define SERVICE"
+        assert spec.name not in found, f"two services named {spec.name!r}"
+        found[spec.name] = spec
+    return found
 
 
-SERVICES: dict[str, ServiceSpec] = {
-    spec.name: spec
-    for spec in (
-        ServiceSpec(
-            name="echo",
-            module="node.services.echo",
-            summary="echo -> echo_ok: a smoke test of the harness",
-            bugs={},
-        ),
-        ServiceSpec(
-            name="unique-ids",
-            module="node.services.unique_ids",
-            summary="generate -> generate_ok{id}: ids unique across nodes and restarts",
-            bugs={
-                "unsynced-boot-counter": "the boot counter is written but not fsynced, so a "
-                "node killed and restarted hands out ids again",
-            },
-        ),
-        ServiceSpec(
-            name="broadcast",
-            module="node.services.broadcast",
-            summary="gossip dissemination with acknowledged retries and anti-entropy",
-            bugs={
-                "no-retry": "gossip is sent once to each neighbour, never retried, no "
-                "anti-entropy: messages dropped in a partition never reach some nodes",
-            },
-        ),
-    )
-}
+SERVICES: dict[str, ServiceSpec] = _discover()
 
 
 class UnknownServiceError(ValueError):
     """A service or bug name that is not in the registry."""
 
 
-def bugs(service: str) -> list[str]:
-    """The bug names `service` accepts (raises `UnknownServiceError` for an unknown service)."""
-    if service not in SERVICES:
+def get_service(name: str) -> ServiceSpec:
+    """The service's declaration; raises `UnknownServiceError` naming the valid ones."""
+    if name not in SERVICES:
         raise UnknownServiceError(
-            f"unknown service {service!r}; use one of {', '.join(sorted(SERVICES))}"
+            f"unknown service {name!r}; use one of {', '.join(sorted(SERVICES))}"
         )
-    return list(SERVICES[service].bugs)
+    return SERVICES[name]
+
+
+def bugs(service: str) -> list[str]:
+    """The bug names `service` accepts."""
+    return list(get_service(service).bugs)
 
 
 def check(service: str, bug: str | None) -> None:
@@ -77,9 +58,3 @@ def check(service: str, bug: str | None) -> None:
     if bug is not None and bug not in valid:
         hint = f"use one of {', '.join(valid)}" if valid else "it has no bugs to plant"
         raise UnknownServiceError(f"unknown bug {bug!r} for service {service!r}; {hint}")
-
-
-def load(service: str) -> ModuleType:
-    """The service's module (imported now: this pulls in trio)."""
-    bugs(service)
-    return importlib.import_module(SERVICES[service].module)
