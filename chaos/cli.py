@@ -2,7 +2,7 @@
 
     chaos run SCENARIO|FILE.toml [--seed N] [--time-limit S] [--nodes N] [--workload NAME]
               [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
-              [--concurrency N] [--store DIR] [--json]
+              [--concurrency N] [--store DIR] [--simulate] [--json]
     chaos list [--json]
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     chaos report RUN_DIR
@@ -70,15 +70,19 @@ cli.add_command(check_command, name="check")
               help="Number of concurrent clients.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
               show_default=True, help="Root of the run store.")
+@click.option("--simulate", is_flag=True,
+              help="Run the built-in service's machines in one process over a simulated "
+                   "network, disk and clock: the same seed gives the same history.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int | None,
         workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
-        rate: float | None, concurrency: int | None, store: Path, as_json: bool) -> None:
+        rate: float | None, concurrency: int | None, store: Path, simulate: bool,
+        as_json: bool) -> None:
     """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
     config = build_config(
         scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
         service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
-        store=store,
+        store=store, simulate=simulate,
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -86,14 +90,14 @@ def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int 
 def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | None,
                  nodes: int | None, workload: str | None, service: str | None,
                  node_cmd: str | None, bug: str | None, rate: float | None,
-                 concurrency: int | None, store: Path,
+                 concurrency: int | None, store: Path, simulate: bool = False,
                  schedule: tuple[Any, ...] | None = None) -> Any:
     """Validate every option against the scenario and the registries; usage errors exit 2."""
     from node.services import SERVICES, bugs
     from orchestrator import RunConfig
     from scenarios.loader import load_scenario
     from scenarios.schema import ScenarioError
-    from scenarios.workloads import WORKLOADS
+    from scenarios.workloads import WORKLOADS, get_spec
 
     try:
         sc = load_scenario(scenario_ref)
@@ -106,6 +110,9 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         fail_usage("--service and --node-cmd exclude each other: pick the built-in service or "
                    "your own program")
     argv: tuple[str, ...] | None = None
+    if node_cmd is not None and simulate:
+        fail_usage("--simulate runs the built-in services' state machines; a program given "
+                   "with --node-cmd cannot be simulated (drop one of the two)")
     if node_cmd is not None:
         if bug is not None:
             fail_usage("--bug plants defects in built-in services; it does not apply to "
@@ -119,10 +126,11 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         if shutil.which(argv[0]) is None:
             fail_usage(f"--node-cmd: {argv[0]!r} is not an executable on PATH or a path to one")
     else:
-        if service is None and workload not in SERVICES:
+        default_service = get_spec(workload).service
+        if service is None and default_service is None:
             fail_usage(f"no built-in service implements {workload} yet; run your own Maelstrom "
                        f"program as the nodes with --node-cmd 'python3 my_node.py'")
-        service = service or workload
+        service = service or default_service
         if service not in SERVICES:
             fail_usage(f"--service: unknown service {service!r}; use one of "
                        f"{', '.join(sorted(SERVICES))}")
@@ -144,7 +152,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         seed = int.from_bytes(os.urandom(4), "big")
     return RunConfig(
         scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
-        store=store, command_line=tuple(sys.argv), schedule=schedule,
+        store=store, command_line=tuple(sys.argv), schedule=schedule, simulate=simulate,
     )
 
 
@@ -237,26 +245,30 @@ def _verdict(valid: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(as_json: bool) -> None:
     """List the named scenarios, the workloads and the services with their bugs."""
-    from node.services import SERVICES, bugs
+    from node.services import SERVICES
     from scenarios.loader import list_scenarios
-    from scenarios.workloads import WORKLOADS
+    from scenarios.workloads import SPECS
 
     scenarios = list_scenarios()
     if as_json:
         print(json.dumps({
             "scenarios": [{"name": s.name, "workload": s.workload, "nodes": s.nodes,
                            "description": s.description} for s in scenarios],
-            "workloads": list(WORKLOADS),
-            "services": {name: bugs(name) for name in sorted(SERVICES)},
+            "workloads": list(SPECS),
+            "services": {name: list(s.bugs) for name, s in sorted(SERVICES.items())},
+            # The workload -> its built-in service (None: bring one with --node-cmd).
+            "default_services": {name: w.service for name, w in SPECS.items()},
         }))
         return
     print("scenarios:")
     for s in scenarios:
         print(f"  {s.name:<18} {s.workload:<11} {s.nodes} nodes  {s.description}")
-    print("workloads: " + ", ".join(WORKLOADS))
+    print("workloads (built-in service):")
+    for name, w in SPECS.items():
+        print(f"  {name:<18} {w.service or '- (bring one: --node-cmd)':<12} {w.summary}")
     print("services (bugs):")
-    for name in sorted(SERVICES):
-        print(f"  {name:<18} {', '.join(bugs(name)) or '-'}")
+    for name, svc in sorted(SERVICES.items()):
+        print(f"  {name:<18} {', '.join(svc.bugs) or '-'}")
 
 
 def _load_run_json(run_dir: Path) -> dict[str, Any]:
@@ -300,6 +312,7 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
         node_cmd=shlex.join(node_cmd) if node_cmd else None, bug=info.get("bug"),
         rate=info.get("rate"), concurrency=info.get("concurrency"),
         store=store or Path(info.get("store") or "logs"), schedule=schedule,
+        simulate=bool(info.get("simulated")),
     )
     sys.exit(execute_run(config, as_json=as_json))
 

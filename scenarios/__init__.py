@@ -19,16 +19,12 @@ a path. A bad file raises `ScenarioError` with one line naming the file, line, k
 
 from __future__ import annotations
 
+from checker.fault_kinds import FAULT_NAMES as FAULTS
+from checker.fault_kinds import SHAPES, TARGETS
 from scenarios.loader import list_scenarios, load_scenario, scenario_dir
-from scenarios.schema import (
-    FAULTS,
-    SHAPES,
-    TARGETS,
-    FaultEvent,
-    Scenario,
-    ScenarioError,
-    parse_scenario,
-)
+from scenarios.schema import Scenario, parse_scenario
+from scenarios.timeline import FaultEvent
+from scenarios.validation import ScenarioError
 
 __all__ = [
     "FAULTS",

@@ -33,6 +33,25 @@ def test_ruff_is_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_import_contracts_hold() -> None:
+    """import-linter's contracts in pyproject.toml: node/ and checker/ import nothing of the
+    harness, packages are layered, and no package's modules import each other in a circle."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    proc = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_only_the_command_line_imports_the_orchestrator() -> None:
+    """orchestrator.py is a module, so import-linter cannot layer it: it sits on top, and only
+    the command line (which starts runs) may import it."""
+    for path in _sources(*PACKAGES):
+        rel = str(path.relative_to(ROOT))
+        text = path.read_text(encoding="utf-8")
+        if re.search(r"^\s*(import orchestrator|from orchestrator\b)", text, re.M):
+            assert rel == "chaos/cli.py", f"{rel} imports orchestrator: depend on a protocol"
+
+
 def test_mypy_is_clean() -> None:
     proc = subprocess.run([*_tool("mypy")], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
