@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from checker.history import Op
-from scenarios.workloads import ABSENT, WORKLOADS, get_workload, lin_kv_linearizability
+from scenarios.workloads import WORKLOADS, get_workload
+from scenarios.workloads.lin_kv import ABSENT, lin_kv_linearizability
 
 NODES = ["n1", "n2", "n3"]
 

@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from checker.fault_kinds import FAULT_NAMES as FAULTS
+from checker.fault_kinds import SHAPES, TARGETS
 from scenarios.loader import list_scenarios, load_scenario, scenario_dir
-from scenarios.schema import (
-    FAULTS,
-    SHAPES,
-    TARGETS,
-    FaultEvent,
-    Scenario,
-    ScenarioError,
-)
+from scenarios.schema import FaultEvent, Scenario, ScenarioError
 
 SHIPPED = sorted(p.stem for p in scenario_dir().glob("*.toml"))
 HEADER = 'workload = "broadcast"\nnodes = 5\ntime_limit_s = 10\n'
@@ -41,8 +36,10 @@ def test_each_shipped_scenario_loads_and_ends_healed(name: str) -> None:
 
 
 def test_the_required_scenarios_are_shipped() -> None:
-    assert {"echo", "unique-ids", "partition-heal"} <= set(SHIPPED)
-    assert [s.name for s in list_scenarios()] == SHIPPED
+    assert [s.name for s in list_scenarios()] == [
+        "echo", "flaky-network", "isolate-node", "kill-restart", "lin-kv", "partition-heal",
+        "unique-ids",
+    ]
     assert load_scenario("echo").workload == "echo"
     assert load_scenario("unique-ids").workload == "unique-ids"
     ph = load_scenario("partition-heal")
@@ -52,13 +49,34 @@ def test_the_required_scenarios_are_shipped() -> None:
     assert [e.fault for e in ph.timeline] == ["partition", "heal", "partition", "heal"]
 
 
-def test_shapes_and_faults_match_the_fault_machinery() -> None:
-    # scenarios/ keeps its own copies to stay free of chaos/; this keeps them in step.
+def test_the_fault_machinery_implements_every_declared_fault() -> None:
+    """One table (checker.fault_kinds) declares the vocabulary; the grudge builder and the
+    nemesis planner must handle every shape, fault and target in it, by running them."""
+    import random
+
     from chaos import faults, nemesis
 
-    assert set(SHAPES) == set(faults.SHAPES)
-    assert set(FAULTS) == set(nemesis.FAULTS)
-    assert set(TARGETS) == set(nemesis.TARGETS)
+    nodes = ["n1", "n2", "n3", "n4", "n5"]
+    for shape in SHAPES:
+        params = {"src": "n1", "dest": "n2"} if shape == "one-way" else {}
+        grudge = faults.build_grudge(shape, nodes, random.Random(1), **params)
+        assert any(grudge.values()), f"{shape} cut nothing"
+    for target in TARGETS:
+        assert nemesis.choose_targets(target, nodes, random.Random(1))
+    timeline = [
+        {"at_s": 0, "fault": "partition", "shape": "halves"},
+        {"at_s": 1, "fault": "link", "drop_probability": 0.5},
+        {"at_s": 2, "fault": "heal"},
+        {"at_s": 3, "fault": "kill", "target": "one"},
+        {"at_s": 4, "fault": "restart"},
+        {"at_s": 5, "fault": "stop", "target": "one"},
+        {"at_s": 6, "fault": "restart"},
+        {"at_s": 7, "fault": "pause", "target": "one"},
+        {"at_s": 8, "fault": "resume"},
+        {"at_s": 9, "fault": "clock", "target": "all", "offset_ms": 5, "rate": 2},
+    ]
+    steps = nemesis.plan(timeline, nodes, random.Random(1))
+    assert {s.f for s in steps} == set(FAULTS)
 
 
 def test_timeline_dicts_are_what_the_nemesis_plans_from() -> None:

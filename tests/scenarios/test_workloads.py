@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 
 from checker.history import Op
-from scenarios.workloads import (
-    DEFINITE_CODES,
-    ERROR_NAMES,
-    MALFORMED,
-    TOPOLOGIES,
-    WORKLOADS,
-    get_workload,
-    make_topology,
-)
+from node.protocol import DEFINITE_CODES, ERROR_NAMES
+from scenarios.workload import MALFORMED
+from scenarios.workloads import WORKLOADS, get_workload
+from scenarios.workloads.broadcast import TOPOLOGIES, make_topology
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
