@@ -5,10 +5,12 @@
         [--epoch-ns N] [--log-level debug]
 
 Options follow docs/internals.md. A bad option exits 2 with one line naming it and the fix
-(`--service`/`--bug` are checked against `node.services`). The node then runs until SIGTERM or
-SIGINT (exit 0), or until its parent dies (exit 0, logged as `parent-died`); an unexpected
-exception crashes it with a traceback on stderr and exit 1. `--epoch-ns` (the run's epoch) is
-optional: with it, log times are nanoseconds since the run started.
+(`--service`/`--bug` are checked against the registry, `node.services`, before trio or zmq are
+imported). The service's machine then runs under the driver (`node.native.run_native`) until
+SIGTERM or SIGINT (exit 0), or until its parent dies (exit 0, logged as `parent-died`); an
+unexpected exception, in the driver or the machine, crashes it with a traceback on stderr and
+exit 1. `--epoch-ns` (the run's epoch) is optional: with it, log times are nanoseconds since
+the run started.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     import trio  # after validation: a usage error stays fast and light
 
     from node.log import Logger
-    from node.runtime import run_native
+    from node.native import run_native
     from node.storage import StorageError
 
     log = Logger(args.id, epoch_ns=args.epoch_ns, level=args.log_level)

@@ -16,7 +16,7 @@ would). `raw_now_s` is injected: `trio.current_time` in a node (it is `time.mono
 real run and virtual time under `autojump_clock` in tests), a list-backed fake in pure tests.
 
 The nemesis sets both through the `chaos_clock {offset_ms, rate}` control message
-(`node.runtime` answers it); stdio nodes have no such clock and never receive it.
+(`node.driver` answers it); stdio nodes have no such clock and never receive it.
 """
 
 from __future__ import annotations

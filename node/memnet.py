@@ -1,15 +1,17 @@
-"""An in-memory network of `Transport`s, for tests and simulations under trio's virtual clock.
+"""An in-memory network of transports, for tests under trio's virtual clock.
 
     net = MemoryNetwork()
-    node = Node("n1", net.transport("n1"), clock=..., log=..., rng=...)
+    driver = Driver(machine, net.transport("n1"), node_id="n1", clock=..., log=...)
     client = net.transport("c1")
     net.drop = lambda src, dest: {src, dest} == {"n1", "n2"}    # a partition, until reset
 
-It routes by destination exactly as the proxy does, delivering each message to the
-destination's queue with a `src` equal to the sender's id. `drop(src, dest)` decides per message
-whether it is lost (counted in `dropped`); messages to an unknown id are counted as
-`unroutable`. There is no delay or reordering: this is for checking runtime and protocol logic
-deterministically, not for fault injection, which is the proxy's job.
+Each `MemoryTransport` is a `node.driver.Transport`. The network routes by destination exactly
+as the proxy does, delivering each message to the destination's queue with a `src` equal to the
+sender's id. `drop(src, dest)` decides per message whether it is lost (counted in `dropped`);
+messages to an unknown id are counted as `unroutable`. There is no delay or reordering: this is
+for checking the driver and protocol logic deterministically, not for fault injection, which is
+the proxy's job (and the simulator's, `chaos.simulation`). `close()` on a transport ends its
+receiver's `receive` with `trio.EndOfChannel`, as a closed socket does.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class MemoryTransport:
 
     async def receive(self) -> tuple[str, bytes]:
         return await self._receive.receive()
+
+    def receive_nowait(self) -> tuple[str, bytes]:
+        """The next `(src, payload)` if one is queued; raises `trio.WouldBlock` otherwise."""
+        return self._receive.receive_nowait()
 
     def close(self) -> None:
         self._send.close()

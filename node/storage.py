@@ -70,6 +70,13 @@ class Storage:
     def get(self, key: str, default: Any = None) -> Any:
         return self._data.get(key, default)
 
+    def contents(self) -> dict[str, Any]:
+        """A deep copy of every key: what a machine boots from (`node.machine.Boot.durable`).
+
+        Right after `open` this is what was durable when the process started; after a SIGKILL
+        that is only what had been synced."""
+        return json.loads(json.dumps(self._data))
+
     def set(self, key: str, value: Any) -> None:
         """Change `key` in memory; durable only after the next `sync`."""
         self._data[key] = value

@@ -29,12 +29,23 @@ Sends that hit the high-water mark wait for the reader to see `POLLOUT` (one tas
 FD at a time, so senders wait on an event the reader sets). `send_nowait` never waits: it raises
 `zmq.Again` when the queue is full and, on a ROUTER with `ROUTER_MANDATORY`, `zmq.ZMQError` with
 `EHOSTUNREACH` when the peer is not connected; the proxy counts both as losses.
+
+## A native node's transport
+`ZmqTransport` is what the node driver (`node.driver`) speaks to: `send(dest, bytes)` and
+`receive() -> (src, bytes)` over one DEALER. `open_node_transport` makes the socket, connects
+it to the proxy, runs its reader and closes everything on the way out, so the node program
+never touches zmq:
+
+    async with wire.open_node_transport("n1", "tcp://127.0.0.1:5555") as transport:
+        await transport.send("n2", encode(msg))
+        src, data = await transport.receive()   # WireError on a bad frame
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,3 +242,55 @@ class Socket:
         if self._queue_scope is not None:
             self._queue_scope.cancel()
         self.raw.close(linger=LINGER_MS)
+
+
+# -- a native node's transport ------------------------------------------------------------------
+
+
+class ZmqTransport:
+    """A DEALER with routing id = node id: sends `[dest, json]`, receives `[src, json]`."""
+
+    def __init__(self, sock: Socket) -> None:
+        self.sock = sock
+
+    async def send(self, dest: str, data: bytes) -> None:
+        await self.sock.send([dest.encode(), data])
+
+    async def receive(self) -> tuple[str, bytes]:
+        """The next `(src, payload)`. Raises `WireError` for a frame that is not `[src, json]`
+        and `trio.EndOfChannel` once the socket is closed."""
+        frames = await self.sock.receive()
+        if len(frames) != 2:
+            raise WireError(f"expected 2 frames [src, json], got {len(frames)}")
+        try:
+            src = frames[0].decode()
+        except UnicodeDecodeError:
+            raise WireError("the src frame is not UTF-8") from None
+        return src, frames[1]
+
+
+@asynccontextmanager
+async def open_node_transport(
+    node_id: str, endpoint: str, *, hwm: int = HWM_DEFAULT
+) -> AsyncIterator[ZmqTransport]:
+    """A native node's DEALER (routing id `node_id`) connected to the proxy at `endpoint`,
+    with its reader task running; closed, with its context, when the block ends."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    raw = None
+    try:
+        raw = make_socket(ctx, zmq.DEALER, identity=node_id, hwm=hwm, linger_ms=LINGER_MS)
+        raw.connect(endpoint)
+    except BaseException:
+        if raw is not None:
+            raw.close(linger=LINGER_MS)
+        ctx.term()  # would block forever on a socket left open
+        raise
+    sock = Socket(raw)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sock.serve)
+            yield ZmqTransport(sock)
+            nursery.cancel_scope.cancel()
+    finally:
+        sock.close()
+        ctx.term()

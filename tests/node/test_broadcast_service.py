@@ -1,25 +1,22 @@
 """The broadcast service across a partition and its heal: with retries and anti-entropy every
 acknowledged message reaches every node; with `--bug no-retry` the partition loses some.
 
-Shown twice: in memory under virtual time (fast, deterministic), and with three real node
-processes behind the in-test router."""
+Shown twice: machines under the driver on the in-memory network in virtual time (fast,
+deterministic), and three real node processes behind the in-test router."""
 
 from __future__ import annotations
 
-import io
 import random
 from typing import Any
 
 import pytest
 import trio
+from mem_harness import MemClient, MemoryStore, start_driver
 from node_harness import WAIT_S, Processes, Router, node_argv
 
-from node import wire
-from node.clock import Clock
-from node.log import Logger
+from node.machine import Boot
 from node.memnet import MemoryNetwork
-from node.runtime import Node
-from node.services import broadcast
+from node.services.broadcast.core import Broadcast
 
 NODES = ["n1", "n2", "n3"]
 
@@ -28,20 +25,17 @@ def cut_off_n1(src: str, dest: str) -> bool:
     return src.startswith("n") and dest.startswith("n") and "n1" in (src, dest)
 
 
-class MemClient:
-    def __init__(self, net: MemoryNetwork, name: str) -> None:
-        self.t = net.transport(name)
-        self.msg_id = 0
-
-    async def rpc(self, dest: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.msg_id += 1
-        msg = {"src": self.t.node_id, "dest": dest, "body": {**body, "msg_id": self.msg_id}}
-        await self.t.send(dest, wire.encode(msg))
-        while True:
-            _, data = await self.t.receive()
-            reply = wire.decode(data)
-            if reply["body"].get("in_reply_to") == self.msg_id:
-                return reply["body"]
+async def start_cluster(
+    nursery: trio.Nursery, *, bug: str | None = None, **params: Any
+) -> tuple[MemoryNetwork, MemClient]:
+    net = MemoryNetwork()
+    for n in NODES:
+        machine = Broadcast(Boot(n, random.Random(n), bug=bug, params=params))
+        await start_driver(nursery, net, n, machine, storage=MemoryStore())
+    client = MemClient(net.transport("c0"))
+    for n in NODES:
+        assert (await client.init(n, NODES))["type"] == "init_ok"
+    return net, client
 
 
 async def reads(client: MemClient) -> dict[str, list[Any]]:
@@ -52,28 +46,13 @@ async def reads(client: MemClient) -> dict[str, list[Any]]:
 async def test_in_memory_partition_then_heal(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, bug: str | None
 ) -> None:
-    net = MemoryNetwork()
-    for n in NODES:
-        node = Node(
-            n,
-            net.transport(n),
-            clock=Clock(trio.current_time),
-            log=Logger(n, stream=io.StringIO()),
-            rng=random.Random(n),
-        )
-        broadcast.install(node, bug=bug)
-        await nursery.start(node.serve)
-    client = MemClient(net, "c0")
-    for n in NODES:
-        assert (await client.rpc(n, {"type": "init", "node_id": n, "node_ids": NODES}))[
-            "type"
-        ] == "init_ok"
+    net, client = await start_cluster(nursery, bug=bug)
     line = {"n1": ["n2"], "n2": ["n1", "n3"], "n3": ["n2"]}
     for n in NODES:
         assert (await client.rpc(n, {"type": "topology", "topology": line}))["type"] == (
             "topology_ok"
         )
-    assert (await client.rpc("n1", {"type": "broadcast", "message": 0}))["type"] == ("broadcast_ok")
+    assert (await client.rpc("n1", {"type": "broadcast", "message": 0}))["type"] == "broadcast_ok"
     await trio.sleep(1)
     assert set(map(tuple, (await reads(client)).values())) == {(0,)}
 
@@ -82,7 +61,7 @@ async def test_in_memory_partition_then_heal(
         assert (await client.rpc("n1", {"type": "broadcast", "message": value}))["type"] == (
             "broadcast_ok"
         )
-    assert (await client.rpc("n3", {"type": "broadcast", "message": 4}))["type"] == ("broadcast_ok")
+    assert (await client.rpc("n3", {"type": "broadcast", "message": 4}))["type"] == "broadcast_ok"
     await trio.sleep(5)
     assert net.dropped > 0  # the fault took effect
     net.drop = lambda src, dest: False
@@ -100,21 +79,7 @@ async def test_in_memory_anti_entropy_repairs_a_node_that_lost_its_state(
 ) -> None:
     # n3 knows nothing and nobody owes it anything (an empty topology at first); only
     # anti-entropy, once the topology connects it, can bring it everything.
-    net = MemoryNetwork()
-    nodes = {}
-    for n in NODES:
-        nodes[n] = Node(
-            n,
-            net.transport(n),
-            clock=Clock(trio.current_time),
-            log=Logger(n, stream=io.StringIO()),
-            rng=random.Random(n),
-        )
-        broadcast.install(nodes[n], bug=None, anti_entropy_interval_s=0.5)
-        await nursery.start(nodes[n].serve)
-    client = MemClient(net, "c0")
-    for n in NODES:
-        await client.rpc(n, {"type": "init", "node_id": n, "node_ids": NODES})
+    _, client = await start_cluster(nursery, anti_entropy_interval_s=0.5)
     await client.rpc("n1", {"type": "topology", "topology": {"n1": ["n2"]}})
     await client.rpc("n2", {"type": "topology", "topology": {"n2": ["n1"]}})
     await client.rpc("n3", {"type": "topology", "topology": {"n3": []}})
@@ -125,6 +90,25 @@ async def test_in_memory_anti_entropy_repairs_a_node_that_lost_its_state(
     await client.rpc("n3", {"type": "topology", "topology": {"n3": ["n2"]}})
     await trio.sleep(3)
     assert (await reads(client))["n3"] == [0, 1, 2, 3, 4]
+
+
+async def test_in_memory_a_restarted_node_keeps_what_it_acknowledged(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # What a client was told is broadcast is synced before broadcast_ok: a new machine booted
+    # from what n1's store made durable still has it.
+    net = MemoryNetwork()
+    store = MemoryStore()
+    machine = Broadcast(Boot("n1", random.Random(1)))
+    async with trio.open_nursery() as life:
+        await start_driver(life, net, "n1", machine, storage=store)
+        client = MemClient(net.transport("c0"))
+        await client.init("n1", NODES)
+        for value in (1, 2):
+            await client.rpc("n1", {"type": "broadcast", "message": value})
+        life.cancel_scope.cancel()  # a kill: only `store.durable` survives
+    reborn = Broadcast(Boot("n1", random.Random(1), durable=store.durable))
+    assert sorted(reborn.state.messages) == [1, 2]
 
 
 async def read_all(router: Router) -> dict[str, list[Any]]:

@@ -1,0 +1,368 @@
+"""The driver: runs any service machine (`node.machine`) on the real runtime, one event at a time.
+
+A service's protocol logic is a pure state machine: `step(event, *, now_s) -> Effects`. This
+module is the thin shell around it, the part that does I/O. It owns a `Transport` (bytes to and
+from other ids), the node's `Clock`, optional durable storage, the `Logger` and the timers; it
+turns what arrives into events (`Init`, `Receive`, `Tick`) and does what each step's `Effects`
+say. The same machine runs unchanged under the simulator and in tests fed literal events.
+
+    machine = get_service("broadcast").machine(Boot("n1", make_rng(7, "n1"), durable=...))
+    driver = Driver(machine, transport, node_id="n1", clock=Clock(trio.current_time),
+                    log=log, storage=storage)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(driver.serve)       # until the transport closes or we are cancelled
+        ...
+    driver.statistics()                         # a frozen DriverStatistics
+
+The transport is `node.wire.ZmqTransport` in a real node (`node.native`) and
+`node.memnet.MemoryTransport` in tests under trio's virtual clock.
+
+## What the driver guarantees (docs/internals.md, PROTOCOL.md)
+- **One event at a time.** A step, and the application of all its effects, finish before the
+  next event is taken: a machine's state never interleaves across an `await`. A receive task
+  feeds a bounded channel (`INBOX_MAX`, backpressure on the transport beyond it); the main loop
+  takes one message at a time, waiting no longer than the earliest timer's deadline.
+- **The init handshake.** `init` is answered by the driver: a `node_id` that is not ours, or
+  `node_ids` that is not a list of ids including ours, is refused with error 12 (the routing
+  id is fixed by `--id`). A valid one is fed to the machine as `Init(node_ids)`, its effects
+  are applied, and then `init_ok` goes out; the same on every repeated `init` (machines treat
+  a repeated `Init` in one process life as idempotent: unique-ids boots once per life).
+- **Nothing before init.** Other messages that arrive before the first `init` are held, in
+  order, and fed to the machine right after it (at most `HELD_MAX`; beyond that they are
+  dropped, counted and logged: a request then times out, which is always safe).
+- **Nemesis control stays out of the machine.** `chaos_clock {offset_ms, rate}` sets the clock
+  and is answered `chaos_clock_ok {offset_ms, rate}` (error 12 for a bad value); any other
+  `chaos_*` request is answered error 10. Neither waits for init, and no `chaos_*` message is
+  ever passed to the machine.
+- **Effects in order** (etcd/raft's `Ready`): `storage.set` for each persist; then, if `sync`,
+  `await storage.sync_async()` before any message of the step goes out (a write acknowledged
+  is a write on disk); then the messages, in order; then the timers; then the log lines.
+  A machine that persists on a driver without storage is a bug and crashes the node.
+- **Timers** are one-shot and named. `SetTimer(name, after_s)` replaces a pending timer of that
+  name (so setting it again resets it), `CancelTimer(name)` removes it, and a timer fires once
+  as `Tick(name)`. `after_s` is node time, converted to real time with the clock's rate at the
+  step that set it (`Clock.real_duration_s`): a fast clock fires timers early. Timers due at the
+  same time fire in deadline order, then in the order they were set; a timer reset or
+  cancelled by an earlier tick of the same round does not fire.
+- **Garbage is survived.** A bad frame, bad JSON or a bad envelope is counted, logged and
+  dropped (`node.wire.decode`). An exception raised by the machine is a bug: it is logged and
+  crashes the node loudly (the run reports a harness failure with the traceback).
+- The driver's own replies (`init_ok`, `chaos_clock_ok` and its errors) carry no `msg_id`:
+  msg_ids are the machine's, unique per process life and counting from 1.
+
+## What it does not do
+No rpc helper and no request timeouts: a machine correlates replies with its requests by
+`in_reply_to` and sets its own timers. A timer set before a clock-rate change keeps its real
+deadline (as an armed OS timer would). No retransmission: losing messages is the network's
+right and recovering from it the protocol's job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+from node import wire
+from node.clock import Clock, ClockError
+from node.log import Logger
+from node.machine import Effects, Event, Init, Receive, SetTimer, StepMachine, Tick
+from node.protocol import MALFORMED_REQUEST, NOT_SUPPORTED
+from node.wire import Message, WireError
+
+INBOX_MAX = 1024  # well-formed messages queued between the receive task and the main loop
+HELD_MAX = 1024  # messages held until the first init
+
+
+class Transport(Protocol):
+    async def send(self, dest: str, data: bytes) -> None: ...
+
+    async def receive(self) -> tuple[str, bytes]:
+        """The next `(src, payload)`. Raises `WireError` for a malformed frame and
+        `trio.EndOfChannel` when the transport is closed."""
+        ...
+
+
+class Store(Protocol):
+    """What the driver needs of durable storage (`node.storage.Storage` is one)."""
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    async def sync_async(self) -> None: ...
+
+
+class NoStorageError(RuntimeError):
+    """The machine asked to persist state on a driver that was given no storage."""
+
+
+@dataclass(frozen=True)
+class DriverStatistics:
+    received: int  # well-formed messages taken from the transport
+    sent: int
+    malformed: int  # frames, JSON or envelopes dropped
+    held: int  # messages waiting for the first init
+    held_dropped: int  # arrived before init while the hold was full
+    init_refused: int
+    chaos_handled: int  # chaos_* control messages answered by the driver
+    steps: int  # events fed to the machine
+    syncs: int
+    timers_fired: int
+    timers_pending: int
+    is_initialized: bool
+
+
+def make_rng(seed: int, node_id: str) -> random.Random:
+    """One seed for the run, one stream per node (STYLE.md #4)."""
+    return random.Random(f"{seed}:{node_id}")
+
+
+class Driver:
+    """Runs one machine as node `node_id` on `transport` (see the module docstring)."""
+
+    def __init__(
+        self,
+        machine: StepMachine,
+        transport: Transport,
+        *,
+        node_id: str,
+        clock: Clock,
+        log: Logger,
+        storage: Store | None = None,
+        inbox_max: int = INBOX_MAX,
+        held_max: int = HELD_MAX,
+    ) -> None:
+        assert node_id, "a driver needs its node id"
+        assert inbox_max > 0, inbox_max
+        assert held_max >= 0, held_max
+        self.node_id = node_id
+        self.machine = machine
+        self.clock = clock
+        self.log = log
+        self.storage = storage
+        self._transport = transport
+        self._inbox_max = inbox_max
+        self._held_max = held_max
+        self._held: deque[Message] = deque()
+        self._is_initialized = False
+        self._is_serving = False
+        # name -> (real deadline, sequence number of the SetTimer that armed it)
+        self._timers: dict[str, tuple[float, int]] = {}
+        self._timer_seq = itertools.count()
+        self._counts = dict.fromkeys(
+            ("received", "sent", "malformed", "held_dropped", "init_refused", "chaos_handled",
+             "steps", "syncs", "timers_fired"),
+            0,
+        )
+
+    @property
+    def is_initialized(self) -> bool:
+        return self._is_initialized
+
+    def statistics(self) -> DriverStatistics:
+        return DriverStatistics(
+            **self._counts,
+            held=len(self._held),
+            timers_pending=len(self._timers),
+            is_initialized=self._is_initialized,
+        )
+
+    # -- the loops -----------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Receive, step and apply until the transport closes (or the caller cancels)."""
+        assert not self._is_serving, "serve() runs once per driver"
+        self._is_serving = True
+        inbox_send, inbox = trio.open_memory_channel[Message](self._inbox_max)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive_loop, inbox_send)
+            task_status.started()
+            async with inbox:
+                await self._main_loop(inbox)
+            nursery.cancel_scope.cancel()
+
+    async def _receive_loop(self, inbox: trio.MemorySendChannel[Message]) -> None:
+        async with inbox:
+            while True:
+                try:
+                    src, data = await self._transport.receive()
+                except trio.EndOfChannel:
+                    return
+                except WireError as e:
+                    self._malformed(str(e), src=None)
+                    continue
+                try:
+                    msg = wire.decode(data)
+                except WireError as e:
+                    self._malformed(str(e), src=src)
+                    continue
+                self._counts["received"] += 1
+                await inbox.send(msg)
+
+    async def _main_loop(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
+        while True:
+            await self._fire_due_timers()
+            msg: Message | None = None
+            try:
+                # Take a queued message first: waiting on a deadline already past would be
+                # cancelled before it could take one, starving messages behind busy timers.
+                msg = inbox.receive_nowait()
+            except trio.WouldBlock:
+                with trio.move_on_at(self._next_deadline()):
+                    try:
+                        msg = await inbox.receive()
+                    except trio.EndOfChannel:
+                        return
+            except trio.EndOfChannel:
+                return
+            else:
+                await trio.lowlevel.checkpoint()
+            if msg is not None:
+                await self._dispatch(msg)
+
+    def _next_deadline(self) -> float:
+        return min((deadline for deadline, _ in self._timers.values()), default=float("inf"))
+
+    async def _fire_due_timers(self) -> None:
+        now = trio.current_time()
+        due = sorted(
+            (deadline, seq, name)
+            for name, (deadline, seq) in self._timers.items()
+            if deadline <= now
+        )
+        for deadline, seq, name in due:
+            if self._timers.get(name) != (deadline, seq):
+                continue  # reset or cancelled by an earlier tick of this round
+            del self._timers[name]
+            self._counts["timers_fired"] += 1
+            await self._step(Tick(name))
+
+    # -- one message ---------------------------------------------------------------------------
+
+    async def _dispatch(self, msg: Message) -> None:
+        msg_type = msg["body"]["type"]
+        if msg_type == "init":
+            await self._init(msg)
+        elif msg_type.startswith("chaos_"):
+            await self._chaos(msg)
+        elif not self._is_initialized:
+            self._hold(msg)
+        else:
+            await self._step(Receive(msg))
+
+    def _hold(self, msg: Message) -> None:
+        if len(self._held) >= self._held_max:
+            self._counts["held_dropped"] += 1
+            self.log.warning(
+                "dropped_before_init", type=msg["body"]["type"], src=msg["src"],
+                count=self._counts["held_dropped"],
+            )
+            return
+        self._held.append(msg)
+
+    async def _init(self, msg: Message) -> None:
+        body = msg["body"]
+        node_id = body.get("node_id")
+        node_ids = body.get("node_ids")
+        if node_id != self.node_id:
+            why = f"init for {node_id!r} reached node {self.node_id!r}"
+            await self._refuse_init(msg, why)
+            return
+        if not (isinstance(node_ids, list) and all(isinstance(n, str) for n in node_ids)) or (
+            self.node_id not in node_ids
+        ):
+            await self._refuse_init(msg, "init: node_ids must be a list of ids including ours")
+            return
+        again = self._is_initialized
+        self.log.info("init", node_ids=node_ids, again=again)
+        await self._step(Init(tuple(node_ids)))
+        self._is_initialized = True
+        await self._send(msg["src"], wire.reply_body(msg))
+        while self._held:
+            await self._step(Receive(self._held.popleft()))
+
+    async def _refuse_init(self, msg: Message, why: str) -> None:
+        self._counts["init_refused"] += 1
+        self.log.error("init_refused", why=why, src=msg["src"])
+        await self._send(msg["src"], wire.error_body(msg, MALFORMED_REQUEST, why))
+
+    async def _chaos(self, msg: Message) -> None:
+        body = msg["body"]
+        if body.get("in_reply_to") is not None or body["type"].endswith("_ok"):
+            self.log.debug("unmatched_reply", type=body["type"], src=msg["src"])
+            return  # never answer a reply: two nodes must not bounce errors forever
+        self._counts["chaos_handled"] += 1
+        if body["type"] != "chaos_clock":
+            self.log.info("not_supported", type=body["type"], src=msg["src"])
+            text = f"this node does not support {body['type']!r}"
+            await self._send(msg["src"], wire.error_body(msg, NOT_SUPPORTED, text))
+            return
+        try:
+            offset_ms = body.get("offset_ms")
+            rate = body.get("rate")
+            for name, value in (("offset_ms", offset_ms), ("rate", rate)):
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                ):
+                    raise ClockError(f"{name} must be a number")
+            self.clock.set(
+                offset_ms=None if offset_ms is None else float(offset_ms),
+                rate=None if rate is None else float(rate),
+            )
+        except ClockError as e:
+            error = wire.error_body(msg, MALFORMED_REQUEST, f"chaos_clock: {e}")
+            await self._send(msg["src"], error)
+            return
+        stats = self.clock.statistics()
+        self.log.info("clock_set", offset_ms=stats.offset_ms, rate=stats.rate)
+        reply = wire.reply_body(msg, offset_ms=stats.offset_ms, rate=stats.rate)
+        await self._send(msg["src"], reply)
+
+    # -- one step ------------------------------------------------------------------------------
+
+    async def _step(self, event: Event) -> None:
+        started_s = trio.current_time()
+        try:
+            fx = self.machine.step(event, now_s=self.clock.now_s())
+        except Exception as e:
+            self.log.error("machine_crashed", step=repr(event), error=repr(e))
+            raise
+        self._counts["steps"] += 1
+        await self._apply(fx, started_s=started_s)
+
+    async def _apply(self, fx: Effects, *, started_s: float) -> None:
+        """Do what one step asks, in `Effects` order: persist, sync, send, timers, logs."""
+        if fx.persist or fx.sync:
+            if self.storage is None:
+                raise NoStorageError(
+                    f"{type(self.machine).__name__} persisted {sorted(fx.persist)} but the "
+                    "driver has no storage"
+                )
+            for key, value in fx.persist.items():
+                self.storage.set(key, value)
+            if fx.sync:
+                await self.storage.sync_async()  # durable before any message of this step
+                self._counts["syncs"] += 1
+        for dest, body in fx.messages:
+            await self._send(dest, body)
+        for timer in fx.timers:
+            if isinstance(timer, SetTimer):
+                assert timer.after_s >= 0, timer
+                deadline = started_s + self.clock.real_duration_s(timer.after_s)
+                self._timers[timer.name] = (deadline, next(self._timer_seq))
+            else:
+                self._timers.pop(timer.name, None)
+        for level, event, fields in fx.logs:
+            self.log.log(level, event, **fields)
+
+    async def _send(self, dest: str, body: dict[str, Any]) -> None:
+        msg = {"src": self.node_id, "dest": dest, "body": body}
+        await self._transport.send(dest, wire.encode(msg))
+        self._counts["sent"] += 1
+
+    def _malformed(self, reason: str, *, src: str | None) -> None:
+        self._counts["malformed"] += 1
+        self.log.warning("malformed", reason=reason, src=src, count=self._counts["malformed"])
