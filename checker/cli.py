@@ -1,7 +1,7 @@
 """`chaos check`: judge stored histories (linearizability, or a run's own checkers).
 
     chaos check RUN_DIR|FILE... [--model M] [--format F] [--init V] [--time-limit S] [--json]
-    python -m checker RUN_DIR|FILE...          (the same command, without the chaos group)
+    python -m checker FILE...          (the same command, without the chaos group's hooks)
 
 Each argument is a history file, or a run directory meaning `RUN_DIR/history.jsonl`. All are
 checked in one process; the output is one line per file (with an explanation under an invalid
@@ -12,13 +12,28 @@ A run directory (or a history beside its `run.json`) checked with neither `--mod
 broadcast, linearizability per key for lin-kv, ...), composed into one verdict.
 
 Otherwise the history is checked for linearizability against a model, chosen, first match
-wins: `--model`; the format's own (Porcupine's etcd logs
-are a cas-register starting at nil, its kv logs a kv store of strings starting empty); the run's
-`run.json` "workload" next to the history (`lin-kv` and `quorum-kv`: kv, a cas-register per
-key, absent at start); otherwise it is a usage error that says to pass `--model`.
+wins: `--model` (one of `checker.models.MODEL_NAMES`); the format's own (Porcupine's etcd logs
+are a cas-register starting at nil, its kv logs a kv store of strings starting empty); the
+model the run's `run.json` "workload" declares (lin-kv: kv, a cas-register per key, absent at
+start); otherwise it is a usage error that says to pass `--model`.
 `--init` is the initial value (per key for kv), read as JSON and else taken as a string.
 (For lin-kv, `chaos run`'s judgement treats a read answered "key does not exist" as an
 observation that the key was absent; `--model kv` uses plain Knossos semantics instead.)
+
+Knowing workloads is not this package's business (checker/ imports nothing of scenarios/), so
+the command takes two hooks, which `chaos` passes and `python -m checker` does not:
+
+    make_check_command(judge_run=..., model_for_workload=...)
+
+- `judge_run(history_path, ops, run_info) -> dict`: the composed result of judging a run
+  directory as `chaos run` did (`run_info` is its run.json), fault guard included. For a run
+  it cannot rebuild it raises `ValueError` whose message is the one line to show (naming the
+  file and what to do); a `KeyError` or `TypeError` is reported as such a line too.
+- `model_for_workload(workload) -> str | None`: the model name a workload's histories are
+  checked against, None when that workload is not judged by linearizability.
+
+Without them, a run directory checked without `--model` is a usage error that says to judge it
+with `chaos check`, or to pass `--model`.
 
 Exit codes (DESIGN.md): 0 every file valid, 1 any invalid, 3 any unknown (budget ran out, or
 nothing to judge), 2 usage error: a bad option, or a file that cannot be read or parsed, named
@@ -31,14 +46,45 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-MODEL_NAMES = ("register", "cas-register", "kv", "mutex", "fifo-queue", "set")
-FORMAT_NAMES = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
-WORKLOAD_MODELS = {"lin-kv": "kv", "quorum-kv": "kv"}
+JudgeRun = Callable[[Path, list[Any], dict[str, Any]], dict[str, Any]]
+ModelForWorkload = Callable[[str], str | None]
+
+NO_RUN_JUDGE = "judge a run directory with `chaos check`, or pass --model"
+
+
+class _RegistryChoice(click.Choice):
+    """A `click.Choice` whose names are read from a registry when first needed (click reads
+    `choices` only to validate, complete and print help), so importing this module, which
+    `chaos` does at start-up, imports neither the models nor the formats."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
+        # click.Choice.__init__ would read the names now: set what it sets, lazily.
+        self._load = load
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return tuple(self._load())
+
+
+def _model_names() -> Sequence[str]:
+    from checker.models import MODEL_NAMES
+
+    return MODEL_NAMES
+
+
+def _format_names() -> Sequence[str]:
+    from checker.formats import FORMATS
+
+    return FORMATS
+
+
 
 
 class UsageProblem(Exception):
@@ -71,55 +117,39 @@ def run_info(history: Path) -> dict[str, Any] | None:
     return info
 
 
-def run_workload(history: Path) -> Any:
-    """run.json's "workload" for the run that wrote `history`, if there is a run.json."""
-    info = run_info(history)
-    return None if info is None else info.get("workload")
-
-
-def check_as_run(history: Path, ops: list[Any], info: dict[str, Any]) -> dict[str, Any]:
-    """Judge a run's history with its workload's checkers, exactly as `chaos run` did.
-
-    The workloads live in `scenarios.workloads` (pure, like this package); the import is
-    here, in the command's shell, so the checker core does not depend on them.
-    """
-    from checker.basic import faults_effective
-    from checker.result import compose
-    from scenarios.workloads import get_workload
-
+def judge_as_run(
+    history: Path, ops: list[Any], info: dict[str, Any], judge_run: JudgeRun | None
+) -> dict[str, Any]:
+    """Judge a run's history with its workload's checkers, through the `judge_run` hook."""
+    if judge_run is None:
+        raise UsageProblem(f"{history.parent}: {NO_RUN_JUDGE}")
     try:
-        workload = get_workload(info["workload"], **dict(info.get("workload_params") or {}))
-        checked = workload.check(ops, node_ids=list(info.get("nodes") or []))
-    except (KeyError, TypeError, ValueError) as e:
+        return judge_run(history, ops, info)
+    except ValueError as e:  # the hook's own line, naming the file and what to do
+        raise UsageProblem(str(e)) from None
+    except (KeyError, TypeError) as e:
         raise UsageProblem(
-            f"{history.parent / 'run.json'}: cannot rebuild the run's workload ({e}); "
+            f"{history.parent / 'run.json'}: cannot rebuild the run's workload ({e!r}); "
             "pass --model to check linearizability against a model instead"
         ) from None
-    named = dict(checked["results"])
-    # The fault guard needs the proxy's counters, which only the run's results.json keeps.
-    results_json = history.parent / "results.json"
-    if results_json.exists():
-        try:
-            proxy_stats = json.loads(results_json.read_text(encoding="utf-8")).get("proxy")
-        except (OSError, ValueError, AttributeError):
-            proxy_stats = None
-        if isinstance(proxy_stats, dict):
-            named["faults"] = faults_effective(ops, proxy_stats)
-    return compose(named)
 
 
-def workload_model(history: Path) -> str | None:
+def workload_model(
+    history: Path, info: dict[str, Any] | None, model_for_workload: ModelForWorkload | None
+) -> str | None:
     """The model for the run that wrote `history`, from run.json's "workload", if any."""
-    run_json = history.parent / "run.json"
-    workload = run_workload(history)
+    workload = None if info is None else info.get("workload")
     if workload is None:
         return None
-    if workload not in WORKLOAD_MODELS:
+    if model_for_workload is None:
+        raise UsageProblem(f"{history.parent}: {NO_RUN_JUDGE}")
+    name = model_for_workload(str(workload))
+    if name is None:
         raise UsageProblem(
-            f"{run_json}: workload {workload!r} is not judged by linearizability; pass --model "
-            "to check it against a model anyway"
+            f"{history.parent / 'run.json'}: workload {workload!r} is not judged by "
+            "linearizability; pass --model to check it against a model anyway"
         )
-    return WORKLOAD_MODELS[workload]
+    return name
 
 
 def parse_init(text: str | None) -> Any:
@@ -138,10 +168,13 @@ def check_file(
     fmt: str | None,
     init_text: str | None,
     time_limit_s: float | None,
+    judge_run: JudgeRun | None = None,
+    model_for_workload: ModelForWorkload | None = None,
 ) -> dict[str, Any]:
     """Load and check one history; raises `UsageProblem` with the line to show."""
     from checker.formats import load
     from checker.history import HistoryError
+    from checker.linearizability import HEADLINE
     from checker.linearizability import check as check_history
     from checker.models import ModelError, make
 
@@ -158,14 +191,15 @@ def check_file(
         and loaded.default_model is None
         and init_text is None
     ):
-        return check_as_run(path, loaded.ops, info)
-    name = model_name or loaded.default_model or workload_model(path)
+        return judge_as_run(path, loaded.ops, info, judge_run)
+    name = model_name or loaded.default_model or workload_model(path, info, model_for_workload)
     if not loaded.ops:
         from checker.result import UNKNOWN, result
 
         return result(
             "linearizability",
             UNKNOWN,
+            headline=HEADLINE,
             model=name,
             op_count=0,
             key_count=0,
@@ -174,7 +208,7 @@ def check_file(
     if name is None:
         raise UsageProblem(
             f"{path}: no model for this history; pass --model with one of "
-            f"{', '.join(MODEL_NAMES)} (a run directory's run.json workload picks one)"
+            f"{', '.join(_model_names())} (a run directory's run.json workload picks one)"
         )
     init = parse_init(init_text) if init_text is not None else loaded.default_init
     try:
@@ -185,84 +219,103 @@ def check_file(
         raise UsageProblem(f"{path}: {e}") from None
 
 
-@click.command(name="check")
-@click.argument("paths", nargs=-1, required=True, metavar="RUN_DIR|FILE...")
-@click.option(
-    "--model",
-    "model_name",
-    type=click.Choice(MODEL_NAMES),
-    default=None,
-    help="Sequential model (default: from the format or the run's workload).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMAT_NAMES),
-    default=None,
-    help="History format (default: detected from the file).",
-)
-@click.option(
-    "--init",
-    "init_text",
-    default=None,
-    metavar="V",
-    help="Initial value, as JSON (else a string); per key for kv.",
-)
-@click.option(
-    "--time-limit",
-    "time_limit_s",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    metavar="S",
-    help="Search budget per file, in seconds.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def check(
-    paths: tuple[str, ...],
-    model_name: str | None,
-    fmt: str | None,
-    init_text: str | None,
-    time_limit_s: float,
-    as_json: bool,
-) -> None:
-    """Judge histories: a run directory by its own checkers, any history for linearizability.
+def make_check_command(
+    *,
+    judge_run: JudgeRun | None = None,
+    model_for_workload: ModelForWorkload | None = None,
+) -> click.Command:
+    """The `check` command, judging run directories through the given hooks (module doc)."""
 
-    Exit 0 all valid, 1 any invalid, 3 any unknown, 2 usage error.
-    """
-    from checker.result import exit_code, merge_valid
+    @click.command(name="check")
+    @click.argument("paths", nargs=-1, required=True, metavar="RUN_DIR|FILE...")
+    @click.option(
+        "--model",
+        "model_name",
+        type=_RegistryChoice(_model_names),
+        default=None,
+        help="Sequential model (default: from the format or the run's workload).",
+    )
+    @click.option(
+        "--format",
+        "fmt",
+        type=_RegistryChoice(_format_names),
+        default=None,
+        help="History format (default: detected from the file).",
+    )
+    @click.option(
+        "--init",
+        "init_text",
+        default=None,
+        metavar="V",
+        help="Initial value, as JSON (else a string); per key for kv.",
+    )
+    @click.option(
+        "--time-limit",
+        "time_limit_s",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        metavar="S",
+        help="Search budget per file, in seconds.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+    def check(
+        paths: tuple[str, ...],
+        model_name: str | None,
+        fmt: str | None,
+        init_text: str | None,
+        time_limit_s: float,
+        as_json: bool,
+    ) -> None:
+        """Judge histories: a run directory by its own checkers, any history for linearizability.
 
-    results: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    out: list[str] = []
-    for arg in paths:
-        try:
-            res = check_file(
-                arg, model_name=model_name, fmt=fmt, init_text=init_text, time_limit_s=time_limit_s
+        Exit 0 all valid, 1 any invalid, 3 any unknown, 2 usage error.
+        """
+        from checker.result import exit_code, merge_valid
+
+        results: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        out: list[str] = []
+        for arg in paths:
+            try:
+                res = check_file(
+                    arg,
+                    model_name=model_name,
+                    fmt=fmt,
+                    init_text=init_text,
+                    time_limit_s=time_limit_s,
+                    judge_run=judge_run,
+                    model_for_workload=model_for_workload,
+                )
+            except UsageProblem as e:
+                errors[arg] = str(e)
+                click.echo(f"error: {e}", err=True)
+                continue
+            results[arg] = res
+            if not as_json:
+                out.append(_line(arg, res))
+        valid = merge_valid(r["valid"] for r in results.values())
+        if as_json:
+            doc = {"valid": valid, "files": results}
+            if errors:
+                doc["errors"] = errors
+            click.echo(json.dumps(doc, indent=1, default=str))
+        else:
+            counts = {
+                k: sum(1 for r in results.values() if r["valid"] == k)
+                for k in (True, False, "unknown")
+            }
+            out.append(
+                f"{len(paths)} file(s): {counts[True]} valid, {counts[False]} invalid, "
+                f"{counts['unknown']} unknown" + (f", {len(errors)} unreadable" if errors else "")
             )
-        except UsageProblem as e:
-            errors[arg] = str(e)
-            click.echo(f"error: {e}", err=True)
-            continue
-        results[arg] = res
-        if not as_json:
-            out.append(_line(arg, res))
-    valid = merge_valid(r["valid"] for r in results.values())
-    if as_json:
-        doc = {"valid": valid, "files": results}
-        if errors:
-            doc["errors"] = errors
-        click.echo(json.dumps(doc, indent=1, default=str))
-    else:
-        counts = {
-            k: sum(1 for r in results.values() if r["valid"] == k) for k in (True, False, "unknown")
-        }
-        out.append(
-            f"{len(paths)} file(s): {counts[True]} valid, {counts[False]} invalid, "
-            f"{counts['unknown']} unknown" + (f", {len(errors)} unreadable" if errors else "")
-        )
-        click.echo("\n".join(out))
-    sys.exit(2 if errors else exit_code(valid))
+            click.echo("\n".join(out))
+        sys.exit(2 if errors else exit_code(valid))
+
+    return check
+
+
+check = make_check_command()  # `python -m checker`: no workloads, so no run-directory judging
 
 
 def _line(arg: str, res: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Why a history is not linearizable, in terms a person can check by hand.
 
 `explain_failure(entries, model, outcome, key=..., time_limit_s=...)` takes the entries of the
-key that failed (see `checker.linearizability`) and returns a JSON-able dict:
+key that failed (see `checker.search`; `checker.linearizability.check` calls it) and returns
+a JSON-able dict:
 
 - `op`: the operation that could not be placed: at its return, no linearization of everything
   before it could also fit it; `needed`: what the state would have had to be (for a read of 4,
@@ -25,16 +26,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from checker.linearizability import (
-    Entry,
-    Outcome,
-    _op_json,
-    _show_key,
-    dfs_steps,
-    frontier_search,
-    run,
-)
 from checker.models import IMPOSSIBLE, Model, show
+from checker.search import Entry, Outcome, dfs_steps, frontier_search, op_json, run, show_key
 
 _SHOWN_PREFIX_OPS = 8
 
@@ -50,7 +43,7 @@ def explain_failure(
     """Explain why `entries` (one key's operations) are not linearizable. See module doc."""
     deadline = time.monotonic() + time_limit_s
     found = frontier_search(entries, model, deadline=deadline, track=True)
-    failure: dict[str, Any] = {"key": _show_key(key), "complete": False}
+    failure: dict[str, Any] = {"key": show_key(key), "complete": False}
     if found.valid is not False or found.failed is None:
         failure["text"] = (
             f"{_key_text(key)}not linearizable; the explanation ran out of time "
@@ -58,15 +51,16 @@ def explain_failure(
         )
         return failure
     x = found.failed
-    failure["op"] = _op_json(x)
+    failure["op"] = op_json(x)
     failure["needed"] = model.needs(x.call)
-    failure["possible_states"] = [show(s) for s in found.states_seen]
+    failure["possible_states"] = [model.describe_state(s) for s in found.states_seen]
     failure["longest_prefix"] = [
-        {**(_op_json(e) or {}), "state_after": show(state)} for e, state in found.witness
+        {**(op_json(e) or {}), "state_after": model.describe_state(state)}
+        for e, state in found.witness
     ]
     relevant = [e for e in entries if e.call_pos < (x.return_pos or 0)]
     minimal, is_minimal = minimise(relevant, model, deadline=deadline, keep=x)
-    failure["minimal_ops"] = [_op_json(e) for e in sorted(minimal, key=lambda e: e.call_pos)]
+    failure["minimal_ops"] = [op_json(e) for e in sorted(minimal, key=lambda e: e.call_pos)]
     failure["minimal"] = is_minimal
     failure["complete"] = is_minimal
     failure["text"] = _text(failure, key)

@@ -2,10 +2,11 @@
 
 It reads only the run directory (`run.json`, `history.jsonl`, `results.json`) and writes a
 single HTML file with inline CSS and SVG: no scripts, no network, so it can be attached to a CI
-job or mailed. Sections: the verdict and each checker's result; the timeline (one row per
-client process, an operation as a bar from invoke to completion coloured ok/fail/info, nemesis
-faults as shaded bands); latency quantiles per operation; and each checker's details, where a
-linearizability counterexample or a lost element shows up.
+job or mailed. Sections: the verdict and each checker's result with its headline fields; the
+timeline (one row per client process, an operation as a bar from invoke to completion coloured
+ok/fail/info, nemesis faults as shaded bands until the heal of what they broke); latency
+quantiles per operation; and each checker's details, where a linearizability counterexample or
+a lost element shows up. Every value from the run is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from checker.fault_kinds import breaks, heals
 from checker.history import HistoryError, Op, load_jsonl, pair
+from checker.result import brief
 
 COLOURS = {"ok": "#3a9d5d", "fail": "#d9534f", "info": "#f0ad4e", None: "#999999"}
 ROW_PX = 14
@@ -39,29 +42,26 @@ def quantiles(
 
 
 def _nemesis_windows(ops: list[Op]) -> list[tuple[int, int | None, str]]:
-    """(start_ns, end_ns or None, label) of each network or process fault until its heal."""
+    """(start_ns, end_ns or None, label) of each fault, from its `ok` until an `ok` heal of the
+    condition it broke, read from the fault-kind table (`checker.fault_kinds`): a network heal
+    ends partitions and link faults, a restart ends kills and stops, the final heal ends all."""
     windows: list[tuple[int, int | None, str]] = []
-    open_: dict[str, tuple[int, str]] = {}
+    open_: dict[str, list[tuple[int, str]]] = defaultdict(list)  # condition -> open bands
     for op in ops:
         if op.process != "nemesis" or op.type != "ok":
             continue
-        if op.f == "heal":
-            for start, label in open_.values():
-                windows.append((start, op.time, label))
-            open_.clear()
-        elif op.f in ("resume", "restart"):
-            kind = "pause" if op.f == "resume" else "kill"
-            if kind in open_:
-                start, label = open_.pop(kind)
-                windows.append((start, op.time, label))
-        else:
-            value = op.value if isinstance(op.value, dict) else {}
-            label = op.f + (f" {value.get('shape')}" if value.get("shape") else "")
-            if value.get("nodes"):
-                label += " " + ",".join(value["nodes"])
-            open_[op.f if op.f not in ("stop",) else "kill"] = (op.time, label)
-    for start, label in open_.values():
-        windows.append((start, None, label))
+        for condition in sorted(heals(op.f, op.value)):
+            windows.extend((start, op.time, label) for start, label in open_.pop(condition, []))
+        broken = breaks(op.f, op.value)
+        if broken is None:
+            continue
+        value = op.value if isinstance(op.value, dict) else {}
+        label = op.f + (f" {value.get('shape')}" if value.get("shape") else "")
+        if value.get("nodes"):
+            label += " " + ",".join(map(str, value["nodes"]))
+        open_[broken].append((op.time, label))
+    for bands in open_.values():
+        windows.extend((start, None, label) for start, label in bands)
     return windows
 
 
@@ -155,10 +155,12 @@ def render(run_info: dict[str, Any], results: dict[str, Any], ops: list[Op]) -> 
         details = json.dumps(r, indent=2, default=str)
         if len(details) > 20_000:
             details = details[:20_000] + "\n... (truncated; see results.json)"
+        headline = brief(r)
         checker_rows.append(
             f'<details{" open" if r.get("valid") is not True else ""}><summary>'
-            f'<b style="color:{c}">{w}</b> {html.escape(name)}</summary>'
-            f"<pre>{html.escape(details)}</pre></details>"
+            f'<b style="color:{c}">{w}</b> {html.escape(name)}'
+            + (f" <code>{html.escape(headline)}</code>" if headline else "")
+            + f"</summary><pre>{html.escape(details)}</pre></details>"
         )
     if results.get("harness_error"):
         checker_rows.insert(0, f"<pre>{html.escape(str(results['harness_error']))}</pre>")

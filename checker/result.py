@@ -6,18 +6,24 @@ budget, or had nothing to judge, makes it unknown rather than valid. A checker w
 judge must say unknown, never true: a green run that checked nothing is a failure.
 
 A result is a plain JSON-able dict so that it can be written to `results.json` as it is:
-`{"valid": ..., "checker": NAME, ...details}`.
+`{"checker": NAME, "valid": ..., "headline": [FIELD, ...], ...details}`. Each checker declares
+its own `headline`: the few detail fields that tell a person what happened (`lost_count` for
+set-full, `ok_fraction` for availability), which `brief` prints on one line, with any `reason`
+(why the verdict is unknown). A new checker brings its headline with it; nothing else lists
+them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 Validity = bool | Literal["unknown"]
 UNKNOWN: Literal["unknown"] = "unknown"
 
 _RANK = {False: 0, UNKNOWN: 1, True: 2}
+LIST_LIMIT = 20  # examples a small checker lists in a result; counts are always exact
+REASON = "reason"  # the detail that says why a result is unknown: every brief shows it
 
 
 def merge_valid(values: Iterable[Validity]) -> Validity:
@@ -34,11 +40,19 @@ def merge_valid(values: Iterable[Validity]) -> Validity:
     return UNKNOWN if worst is None else worst
 
 
-def result(checker: str, valid: Validity, **details: Any) -> dict[str, Any]:
-    """Build one checker's result dict."""
+def result(
+    checker: str, valid: Validity, *, headline: Sequence[str] = (), **details: Any
+) -> dict[str, Any]:
+    """Build one checker's result dict.
+
+    `headline` names the detail fields `brief` shows for it (each may be absent from
+    `details` when it does not apply, as `failed_keys` of a valid linearizability result).
+    """
     if valid not in _RANK:
         raise ValueError(f"validity must be True, False or 'unknown', not {valid!r}")
-    return {"checker": checker, "valid": valid, **details}
+    if isinstance(headline, str) or not all(isinstance(k, str) for k in headline):
+        raise ValueError(f"headline must be a sequence of field names, not {headline!r}")
+    return {"checker": checker, "valid": valid, "headline": list(headline), **details}
 
 
 def compose(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -58,11 +72,13 @@ def exit_code(valid: Validity) -> int:
     return 3
 
 
-_BRIEF_KEYS = ("lost_count", "unexpected_count", "stale_count", "duplicated_count",
-               "mismatched_count", "malformed_count", "nodes_missing", "ok_fraction", "reason")
-
-
 def brief(res: Mapping[str, Any]) -> str:
-    """A few telling fields of one result, `key=value` on one line, for terminal output."""
-    parts = [f"{k}={res[k]}" for k in _BRIEF_KEYS if res.get(k) not in (None, 0, [], "")]
-    return " ".join(parts)
+    """The result's headline fields, `key=value` on one line, for terminal output.
+
+    Fields that are absent, None, zero or empty are left out: `lost_count=0` tells nothing.
+    A `reason` (why a verdict is unknown, or was made unknown after the fact, as for a run
+    that did not finish) is shown for every result, after the headline.
+    """
+    keys = [*(res.get("headline") or ()), REASON]
+    shown = dict.fromkeys(k for k in keys if res.get(k) not in (None, 0, [], ""))
+    return " ".join(f"{k}={res[k]}" for k in shown)

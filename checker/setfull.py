@@ -45,6 +45,13 @@ from checker.result import UNKNOWN, Validity, result
 
 QUANTILES = (0.0, 0.5, 0.95, 0.99, 1.0)
 LIST_LIMIT = 100  # elements listed per category in a result; the counts are always exact
+HEADLINE = (
+    "lost_count",
+    "unexpected_count",
+    "failed_but_read_count",
+    "stale_count",
+    "duplicated_count",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,7 @@ def set_full(
     return result(
         "set-full",
         valid,
+        headline=HEADLINE,
         attempt_count=len(attempted),
         acknowledged_count=acknowledged,
         known_count=len(known),

@@ -1,4 +1,10 @@
-"""`chaos check` / `python -m checker`: outputs and exit codes 0, 1, 2, 3."""
+"""`chaos check` / `python -m checker`: outputs and exit codes 0, 1, 2, 3.
+
+`check` is the command as `python -m checker` has it: no hooks, so no run-directory judging.
+The run-directory paths are tested with fake hooks (`make_check_command(judge_run=...,
+model_for_workload=...)`), built from the checker alone: what `chaos` passes is tested with
+the workloads.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,51 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import click
+import pytest
 from click.testing import CliRunner
 from lin_helpers import history, inv, ok
 
-from checker.cli import check
-from checker.history import dump_jsonl
+from checker.cli import check, make_check_command
+from checker.history import Op, dump_jsonl
+from checker.linearizability import check as check_linearizability
+from checker.result import compose, result
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(check, list(args))
+def run(*args: str, command: click.Command = check):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(command, list(args))
+
+
+class FakeHooks:
+    """What `chaos` passes, for a pretend registry with one linearizable workload (lin-kv, kv
+    model) and one that is not (broadcast). Records every call."""
+
+    def __init__(self, *, fail_with: Exception | None = None) -> None:
+        self.judged: list[tuple[Path, int, dict[str, Any]]] = []
+        self.asked: list[str] = []
+        self.fail_with = fail_with
+
+    def judge_run(self, history: Path, ops: list[Op], info: dict[str, Any]) -> dict[str, Any]:
+        self.judged.append((history, len(ops), info))
+        if self.fail_with is not None:
+            raise self.fail_with
+        lin = check_linearizability(ops, "kv", time_limit_s=5)
+        seen = result("seen", True, headline=("op_count",), op_count=len(ops))
+        return compose({"linearizability": lin, "seen": seen})
+
+    def model_for_workload(self, workload: str) -> str | None:
+        self.asked.append(workload)
+        return {"lin-kv": "kv"}.get(workload)
+
+    def command(self) -> click.Command:
+        return make_check_command(
+            judge_run=self.judge_run, model_for_workload=self.model_for_workload
+        )
 
 
 def lin_kv_run(tmp_path: Path, read_value: int, workload: str | None = "lin-kv") -> Path:
@@ -66,14 +104,75 @@ def test_json_output() -> None:
     assert doc["files"][str(DATA / "c01-ok.txt")]["valid"] is True
 
 
-def test_run_dir_picks_the_model_from_run_json(tmp_path: Path) -> None:
-    assert run(str(lin_kv_run(tmp_path, 1))).exit_code == 0
+def test_run_dir_is_judged_as_the_run_was(tmp_path: Path) -> None:
+    hooks = FakeHooks()
+    run_dir = lin_kv_run(tmp_path, 1)
+    res = run("--json", str(run_dir), command=hooks.command())
+    assert res.exit_code == 0, res.output
+    judged = json.loads(res.output)["files"][str(run_dir)]
+    assert set(judged["results"]) == {"linearizability", "seen"}  # the judge's composition
+    assert hooks.judged == [(run_dir / "history.jsonl", 4, {"workload": "lin-kv"})]
+    assert hooks.asked == []  # judged as a run: no model needed
 
 
 def test_run_dir_invalid(tmp_path: Path) -> None:
-    res = run(str(lin_kv_run(tmp_path, 2)))
+    res = run(str(lin_kv_run(tmp_path, 2)), command=FakeHooks().command())
     assert res.exit_code == 1
+    assert "INVALID" in res.output
+    assert "linearizability: INVALID  op_count=2 key_count=1 failed_keys=['k']" in res.output
     assert "key 'k'" in res.output
+
+
+@pytest.mark.parametrize(("read_value", "valid"), [(1, True), (2, False)])
+def test_run_dir_picks_the_model_from_run_json(
+    tmp_path: Path, read_value: int, valid: bool
+) -> None:
+    # --init without --model: linearizability against the model the run's workload names.
+    hooks = FakeHooks()
+    run_dir = lin_kv_run(tmp_path, read_value)
+    res = run("--json", "--init", "null", str(run_dir), command=hooks.command())
+    assert res.exit_code == (0 if valid else 1), res.output
+    checked = json.loads(res.output)["files"][str(run_dir)]
+    assert (checked["checker"], checked["model"], checked["valid"]) == (
+        "linearizability", "kv", valid
+    )
+    assert checked["key_count"] == 1  # split per key: the kv model, not a register
+    assert hooks.asked == ["lin-kv"]
+    assert hooks.judged == []
+
+
+def test_run_dir_without_hooks_says_to_use_chaos_check_or_pass_model(tmp_path: Path) -> None:
+    run_dir = lin_kv_run(tmp_path, 1)
+    for args in ([str(run_dir)], ["--init", "null", str(run_dir)]):
+        res = run(*args)
+        assert res.exit_code == 2, res.output
+        assert "judge a run directory with `chaos check`, or pass --model" in res.output
+        assert "Traceback" not in res.output
+    assert run("--model", "kv", str(run_dir)).exit_code == 0
+
+
+def test_run_dir_of_a_workload_not_judged_by_linearizability(tmp_path: Path) -> None:
+    run_dir = lin_kv_run(tmp_path, 1, workload="broadcast")
+    res = run("--init", "null", str(run_dir), command=FakeHooks().command())
+    assert res.exit_code == 2
+    assert "workload 'broadcast' is not judged by linearizability; pass --model" in res.output
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (ValueError("run.json: unknown workload 'x'; pass --model"), "error: run.json: unknown"),
+        (KeyError("workload_params"), "run.json: cannot rebuild the run's workload (KeyError"),
+    ],
+    ids=["value-error-shown-as-is", "key-error-wrapped"],
+)
+def test_run_dir_the_judge_cannot_rebuild_is_a_usage_error(
+    tmp_path: Path, error: Exception, line: str
+) -> None:
+    res = run(str(lin_kv_run(tmp_path, 1)), command=FakeHooks(fail_with=error).command())
+    assert res.exit_code == 2
+    assert line in res.output
+    assert "Traceback" not in res.output
 
 
 def test_history_without_model_is_a_usage_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checker.history import Op
+from checker.result import brief
 from checker.setfull import quantiles, set_full
 
 MS = 1_000_000
@@ -118,6 +119,13 @@ def test_golden_histories(case: str) -> None:
     assert res["valid"] == valid, res
     for key, value in expected.items():
         assert res[key] == value, (key, res)
+
+
+def test_headline_shows_what_went_wrong() -> None:
+    res = set_full(h(*add(0, 1), *add(0, 2), *read(1, []), *read(1, [1, 3], final=True)))
+    assert res["headline"][0] == "lost_count"
+    assert brief(res) == "lost_count=1 unexpected_count=1 stale_count=1"
+    assert brief(set_full(h(*add(0, 1), *read(1, [1], final=True)))) == ""
 
 
 def test_linearizable_mode_rejects_stale_reads() -> None:

@@ -252,13 +252,14 @@ def test_nothing_to_judge_is_unknown() -> None:
 
 def test_chaos_check_judges_a_lin_kv_run_directory_as_chaos_run_does(tmp_path: Path) -> None:
     from checker.cli import check_file
+    from scenarios.judge import judge_run
 
     (tmp_path / "run.json").write_text(json.dumps({"workload": "lin-kv"}))
     (tmp_path / "history.jsonl").write_text(
         "".join(json.dumps(op.to_json()) + "\n" for op in FORGOTTEN)
     )
     options: dict[str, Any] = {"fmt": None, "init_text": None, "time_limit_s": 5.0}
-    as_run = check_file(str(tmp_path), model_name=None, **options)
+    as_run = check_file(str(tmp_path), model_name=None, judge_run=judge_run, **options)
     assert as_run["valid"] is False
     assert as_run["valid"] == lin_kv_linearizability(FORGOTTEN)["valid"]
     # An explicit --model is plain Knossos kv: a failed read constrains nothing.

@@ -195,7 +195,7 @@ BAD: dict[str, tuple[str, tuple[str, ...]]] = {
     "missing required key": ("nodes = 3\ntime_limit_s = 5\n", ("workload: missing",)),
     "unknown workload": (
         'workload = "brodcast"\nnodes = 3\ntime_limit_s = 5\n',
-        (":1:", "workload", "did you mean 'broadcast'?", "use one of echo"),
+        (":1:", "workload", "did you mean 'broadcast'?", "use one of broadcast, echo"),
     ),
     "bad workload param": (
         HEADER + '[workload_params]\ntopology = "star"\n',
