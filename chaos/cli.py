@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import click
 
-from checker.cli import check as check_command
+from checker.cli import make_check_command
 
 EXIT_USAGE = 2
 EXIT_HARNESS = 4
@@ -50,7 +50,23 @@ def cli() -> None:
     fault-injecting proxy, a nemesis, Jepsen-style histories and checkers."""
 
 
-cli.add_command(check_command, name="check")
+def _judge_run(history_path: Path, ops: list[Any], run_info: dict[str, Any]) -> dict[str, Any]:
+    """A run directory is judged as `chaos run` judged it (imported late: start-up stays fast)."""
+    from scenarios.judge import judge_run
+
+    return judge_run(history_path, ops, run_info)
+
+
+def _model_for_workload(workload: str) -> str | None:
+    from scenarios.workloads import model_for
+
+    return model_for(workload)
+
+
+cli.add_command(
+    make_check_command(judge_run=_judge_run, model_for_workload=_model_for_workload),
+    name="check",
+)
 
 
 @cli.command()

@@ -11,7 +11,9 @@ monotonic clock and real-time order between operations is exact (DESIGN.md).
 - `run_worker` is Jepsen's client loop for one logical client: invoke, wait with a deadline,
   complete as `ok`, `fail` or `info`. After `info` the client's process id is retired and it
   goes on under a new process and a new connection (a fresh client id, never reused), because
-  the old operation may still take effect at any later time.
+  the old operation may still take effect at any later time (`next_process` is that rule).
+- `run_final_ops` runs the workload's final operations (reads after healing), each retried on a
+  fresh connection until it succeeds.
 
 What this does not do: it does not retry operations (a retry is a new operation), and it does
 not interpret results; the workload maps replies to `ok`/`fail`/`info` and the checkers judge.
@@ -174,6 +176,19 @@ class RpcClient:
             self._waiting.pop(msg_id, None)
 
 
+def next_process(process: int, outcome: str, concurrency: int) -> int:
+    """The process id a client goes on under after an operation completed as `outcome`.
+
+    Jepsen's rule: after `info` the operation may still take effect at any later time, so the
+    process is retired and the client continues as `process + concurrency` (worker w runs as
+    w, w + concurrency, w + 2*concurrency, ...: ids are never reused, never shared between
+    workers). After `ok` or `fail` it keeps its id.
+    """
+    assert outcome in ("ok", "fail", "info"), f"not a completion: {outcome!r}"
+    assert concurrency >= 1, f"concurrency {concurrency} < 1"
+    return process + concurrency if outcome == "info" else process
+
+
 @dataclass
 class WorkerConfig:
     """What one logical client needs to run: `nodes` are the nodes it sends operations to,
@@ -200,7 +215,7 @@ async def run_worker(
     """Jepsen's client loop for one logical client, until `should_stop()` is true.
 
     Process ids follow Jepsen: worker w starts as process w and after each `info` becomes
-    process w + concurrency, w + 2*concurrency, ... so ids are never reused.
+    process w + concurrency, w + 2*concurrency, ... so ids are never reused (`next_process`).
 
     Each operation goes to a node drawn with the worker's seeded rng. Jepsen binds a client to
     one node; spreading instead means every node keeps serving clients, including one that
@@ -223,9 +238,10 @@ async def run_worker(
                     workload=workload, recorder=recorder,
                     timeout_s=config.request_timeout_s,
                 )
-                if outcome == "info":
-                    process += config.concurrency
-                    break  # a new connection under a new client id
+                after = next_process(process, outcome, config.concurrency)
+                if after != process:
+                    process = after
+                    break  # a retired process: a new connection under a new client id
 
 
 async def execute(
@@ -256,3 +272,36 @@ async def execute(
     type_, result_value, error = workload.complete(f, value, reply)
     recorder.record(type_, process, f, result_value, error=error, node=node, **extra)
     return str(type_)
+
+
+FINAL_OPS_ATTEMPTS = 5
+FINAL_PROCESS_BASE = 1_000_000
+
+
+async def run_final_ops(
+    node_ids: list[str],
+    *,
+    workload: Any,
+    ctx: zmq.Context[Any],
+    endpoint: str,
+    client_ids: ClientIds,
+    recorder: Recorder,
+    timeout_s: float,
+    attempts: int = FINAL_OPS_ATTEMPTS,
+) -> None:
+    """The workload's final operations, each retried on a fresh connection until it succeeds
+    (at most `attempts` times), recorded with `"final": true`.
+
+    Final operations get process ids of their own, from `FINAL_PROCESS_BASE` up, apart from the
+    workers' (which grow by `concurrency` after each info and would need a million infos to
+    reach these).
+    """
+    processes = itertools.count(FINAL_PROCESS_BASE)
+    for node_id, f, value in workload.final_ops(node_ids):
+        for _attempt in range(attempts):
+            async with open_client(ctx, endpoint, client_ids.take()) as client:
+                outcome = await execute(client, node_id, next(processes), f, value,
+                                        workload=workload, recorder=recorder,
+                                        timeout_s=timeout_s, final=True)
+            if outcome == "ok":
+                break

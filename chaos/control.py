@@ -1,22 +1,18 @@
-"""The orchestrator's side of the proxy: start the process, then drive it over its control socket.
+"""The orchestrator's side of the proxy's control socket: a trio client of its commands.
 
     async with trio.open_nursery() as nursery:
         proxy = await nursery.start(
             functools.partial(serve_proxy, run_dir, nodes=["n1", "n2", "n3"], seed=7,
                               epoch_ns=epoch_ns)
-        )
+        )                                        # chaos.supervisor: the process
         async with open_proxy_control(proxy.control) as control:
             await control.partition(halves(["n1", "n2", "n3"]))
             ...
             await control.heal()
             print((await control.stats())["dropped"])
 
-`serve_proxy` is the trio-style service: it starts `python -m chaos.proxy` in its own session
-(stderr to `RUN_DIR/proxy.log`), waits for the ready line, hands back a `ProxyProcess` through
-`task_status`, and then supervises it: when the surrounding scope is cancelled it stops the
-proxy (SIGTERM, then SIGKILL after `stop_grace_s`), and if the proxy dies unprompted it raises
-`ProxyExitedError` with the tail of its log, which the run reports as a harness failure (exit 4).
-`start_proxy` is the same start without supervision, for callers that own the process.
+Starting, watching and stopping the proxy process is `chaos.supervisor`'s (`serve_proxy`,
+`start_proxy`), with every other process of a run; this module only talks to it.
 
 `ProxyControl` sends one request at a time (a lock serialises callers) and waits at most
 `timeout_s` for the reply with the same `id`; a late reply to an earlier, timed-out request is
@@ -29,14 +25,8 @@ The protocol is in docs/internals.md ("Proxy control protocol").
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import trio
@@ -46,14 +36,10 @@ from chaos.faults import LinkFault, grudge_to_json
 from node.wire import LINGER_MS, Socket, make_socket
 
 CONTROL_TIMEOUT_S = 5.0
-READY_TIMEOUT_S = 10.0
-STOP_GRACE_S = 3.0
-READY_LINE_MAX = 64 * 1024  # bytes of stdout read while waiting for the ready line
-LOG_TAIL_CHARS = 2000
 
 
 class ProxyError(RuntimeError):
-    """Something went wrong with the proxy process or its control socket."""
+    """Something went wrong with a request on the proxy's control socket."""
 
 
 class ProxyCommandError(ProxyError):
@@ -62,14 +48,6 @@ class ProxyCommandError(ProxyError):
 
 class ProxyTimeoutError(ProxyError):
     """The proxy did not reply in time."""
-
-
-class ProxyStartError(ProxyError):
-    """The proxy exited before it was ready, or was not ready in time."""
-
-
-class ProxyExitedError(ProxyError):
-    """The proxy exited unprompted with a non-zero code."""
 
 
 class ProxyControl:
@@ -194,173 +172,3 @@ async def open_proxy_control(
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
-
-
-# ------------------------------------------------------------------------------------------------
-# The process
-
-
-@dataclass
-class ProxyProcess:
-    """A running proxy: its process and the endpoints from its ready line."""
-
-    process: trio.Process
-    endpoint: str
-    control: str
-    pid: int
-    log_path: Path
-
-    def close(self) -> None:
-        """Nothing to release: the ready line's pipe is closed once read, and the log file is
-        the proxy's own. Kept so that a caller can close every handle alike; `stop` ends the
-        process."""
-
-    async def stop(self, *, grace_s: float = STOP_GRACE_S) -> int:
-        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code. Idempotent."""
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            with trio.move_on_after(grace_s):
-                await self.process.wait()
-            if self.process.returncode is None:
-                self.process.kill()
-        return await self.process.wait()
-
-
-def proxy_command(
-    run_dir: Path, *, nodes: Sequence[str], seed: int, epoch_ns: int, parent_pid: int
-) -> list[str]:
-    """The proxy's command line (docs/internals.md)."""
-    return [
-        sys.executable,
-        "-m",
-        "chaos.proxy",
-        "--run-dir",
-        str(run_dir),
-        "--parent-pid",
-        str(parent_pid),
-        "--epoch-ns",
-        str(epoch_ns),
-        "--seed",
-        str(seed),
-        "--nodes",
-        ",".join(nodes),
-    ]
-
-
-def log_tail(path: Path, *, chars: int = LOG_TAIL_CHARS) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        return f"(no log: {e})"
-    return text[-chars:].strip() or "(empty log)"
-
-
-async def start_proxy(
-    run_dir: Path,
-    *,
-    nodes: Sequence[str],
-    seed: int,
-    epoch_ns: int,
-    parent_pid: int | None = None,
-    ready_timeout_s: float = READY_TIMEOUT_S,
-) -> ProxyProcess:
-    """Start the proxy and wait for its ready line. The caller must `stop()` it.
-
-    `parent_pid` defaults to this process. Raises `ProxyStartError`, with the tail of
-    `RUN_DIR/proxy.log`, if the proxy exits first or is not ready within `ready_timeout_s`.
-    """
-    run_dir = Path(run_dir)
-    log_path = run_dir / "proxy.log"
-    command = proxy_command(
-        run_dir,
-        nodes=nodes,
-        seed=seed,
-        epoch_ns=epoch_ns,
-        parent_pid=os.getpid() if parent_pid is None else parent_pid,
-    )
-    with log_path.open("ab") as log:
-        process = await trio.lowlevel.open_process(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,
-        )
-    try:
-        assert process.stdout is not None
-        line = b""
-        with trio.move_on_after(ready_timeout_s) as scope:
-            while b"\n" not in line and len(line) < READY_LINE_MAX:
-                chunk = await process.stdout.receive_some(4096)
-                if not chunk:
-                    break
-                line += chunk
-        if b"\n" not in line:
-            if scope.cancelled_caught:
-                why = f"was not ready within {ready_timeout_s:g} s"
-            else:
-                with trio.move_on_after(STOP_GRACE_S):
-                    await process.wait()
-                why = f"exited with code {process.returncode} before it was ready"
-            raise ProxyStartError(
-                f"the proxy {why}; command: {' '.join(command)}; "
-                f"tail of {log_path}:\n{log_tail(log_path)}"
-            )
-        try:
-            ready = json.loads(line.split(b"\n", 1)[0])
-            handle = ProxyProcess(
-                process=process,
-                endpoint=str(ready["endpoint"]),
-                control=str(ready["control"]),
-                pid=int(ready["pid"]),
-                log_path=log_path,
-            )
-        except (ValueError, KeyError, TypeError) as e:
-            raise ProxyStartError(
-                f"the proxy's ready line is not understood ({e}): {line!r}"
-            ) from None
-        await process.stdout.aclose()  # it prints nothing more
-        return handle
-    except BaseException:
-        with trio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.kill()
-            await process.wait()
-        raise
-
-
-async def serve_proxy(
-    run_dir: Path,
-    *,
-    nodes: Sequence[str],
-    seed: int,
-    epoch_ns: int,
-    parent_pid: int | None = None,
-    ready_timeout_s: float = READY_TIMEOUT_S,
-    stop_grace_s: float = STOP_GRACE_S,
-    task_status: trio.TaskStatus[ProxyProcess] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Run the proxy for as long as this task runs; use with `await nursery.start(...)`.
-
-    Returns when the proxy exits 0 (after a `shutdown` command); raises `ProxyExitedError` if
-    it exits with any other code; stops it when cancelled.
-    """
-    proxy = await start_proxy(
-        run_dir,
-        nodes=nodes,
-        seed=seed,
-        epoch_ns=epoch_ns,
-        parent_pid=parent_pid,
-        ready_timeout_s=ready_timeout_s,
-    )
-    try:
-        task_status.started(proxy)
-        code = await proxy.process.wait()
-    finally:
-        with trio.CancelScope(shield=True):
-            await proxy.stop(grace_s=stop_grace_s)
-    if code != 0:
-        raise ProxyExitedError(
-            f"the proxy (pid {proxy.pid}) exited unprompted with code {code}; "
-            f"tail of {proxy.log_path}:\n{log_tail(proxy.log_path)}"
-        )

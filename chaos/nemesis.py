@@ -1,23 +1,30 @@
-"""The nemesis: decides which faults happen when, and has the mechanisms carry them out.
+"""The nemesis: decides which faults happen when, and has a `FaultTarget` carry them out.
 
 Policy and mechanism are apart (STYLE.md #5). `plan` is pure: from a scenario's timeline, the
 node ids and a seeded `random.Random` it works out the whole schedule before the run starts,
 every random choice made (which nodes a "majority-minority" partition cuts off, which node
 "one" means), so the schedule can be written to `schedule.jsonl`, read by a person, and
-replayed exactly. `run_schedule` then walks the schedule in real time, applying each fault
-through the proxy's control socket (network) or the `Cluster` (processes), and records each as
-a nemesis operation in the history: an `invoke` and then `ok` (or `info` if applying it failed,
-since it may have half happened).
+replayed exactly. `Nemesis.run_schedule` then walks the schedule in real time and applies each
+step to a `FaultTarget`, recording it as a nemesis operation in the history: an `invoke` and
+then `ok` (or `info` if applying it failed, since it may have half happened).
 
-Faults:
+The nemesis depends on nothing but the two small protocols it declares here, `FaultTarget`
+(the real cluster in `chaos.supervisor`, or a simulator's) and `HistoryRecorder`. `plan`,
+`Step`, `read_schedule` and `write_schedule` are pure and need no trio: a simulator plans a
+schedule exactly as a real run does. `Nemesis.apply` awaits only the target, so it runs under
+any event loop; only `run_schedule` imports trio (to wait for each step's time).
+
+The fault vocabulary is `checker.fault_kinds.FAULTS` (one table for the schema, the nemesis and
+the checkers); each kind's `breaks`/`heals` conditions pair a fault with its heal:
 - `partition` {shape, ...}: a grudge from `chaos.faults.build_grudge`; replaces the current one.
 - `link` {drop_probability, delay, duplicate_probability, reorder_probability, src, dest}:
   replaces the link-fault table with one rule (src/dest default to every link).
 - `heal`: clears partitions and link faults.
 - `kill`, `stop`, `pause` {target}: SIGKILL, SIGTERM, SIGSTOP the target nodes;
-  `restart`, `resume` {target}: bring them back. Targets: `one`, `minority`, `majority`,
-  `all`, or explicit node ids; chosen at planning time.
-- `clock` {target, offset_ms, rate}: skews native nodes' clocks through `chaos_clock`.
+  `restart`, `resume` {target}: bring them back, by default the nodes that the last fault
+  breaking the condition they heal took down. Targets (`checker.fault_kinds.TARGETS`): `one`,
+  `minority`, `majority`, `all`, or explicit node ids; chosen at planning time.
+- `clock` {target, offset_ms, rate}: skews nodes' clocks (offset 0, rate 1 resets them).
 
 Every fault has a heal, and `heal_all` ends every run healed: network healed, paused nodes
 resumed, stopped nodes restarted, clocks reset, before recovery and final reads.
@@ -33,22 +40,40 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import trio
+from typing import Any, Protocol
 
 from chaos import faults
+from checker.fault_kinds import DOWN, FAULT_NAMES, FAULTS, LINK_KEYS, PAUSED, TARGETS, heals
 
-if TYPE_CHECKING:
-    from chaos.clients import Recorder
-    from orchestrator import Cluster
+__all__ = ["FAULTS", "LINK_KEYS", "TARGETS", "FaultTarget", "HistoryRecorder", "Nemesis", "Step",
+           "choose_targets", "plan", "read_schedule", "write_schedule"]
 
-NETWORK_FAULTS = ("partition", "link", "heal")
-PROCESS_FAULTS = ("kill", "stop", "pause", "restart", "resume")
-CLOCK_FAULTS = ("clock",)
-FAULTS = NETWORK_FAULTS + PROCESS_FAULTS + CLOCK_FAULTS
-TARGETS = ("one", "minority", "majority", "all")
-LINK_KEYS = ("drop_probability", "duplicate_probability", "reorder_probability", "delay")
+
+class FaultTarget(Protocol):
+    """What the nemesis needs of a cluster: the mechanisms, one call per fault and node.
+
+    Network faults replace the proxy's (or simulated network's) grudge or link-fault table;
+    process faults act on one node and assert its state (a running node to kill, a paused one
+    to resume); `set_clock` must do nothing for nodes that cannot take `chaos_` control
+    (a `--node-cmd` program)."""
+
+    async def partition(self, grudge: Mapping[str, Sequence[str]], *, clients: bool) -> None: ...
+    async def link_faults(self, rules: Sequence[Mapping[str, Any]], *, clients: bool) -> None: ...
+    async def heal(self) -> None: ...
+    async def kill(self, node_id: str) -> None: ...
+    async def stop(self, node_id: str) -> None: ...
+    async def pause(self, node_id: str) -> None: ...
+    async def resume(self, node_id: str) -> None: ...
+    async def restart(self, node_id: str) -> None: ...
+    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None: ...
+    def running_nodes(self) -> list[str]: ...
+
+
+class HistoryRecorder(Protocol):
+    """Where nemesis operations go (`chaos.clients.Recorder` writes `history.jsonl`)."""
+
+    def record(self, type: str, process: Any, f: str, value: Any, *, error: Any = None
+               ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,7 @@ def choose_targets(target: Any, nodes: Sequence[str], rng: random.Random) -> lis
         return [target]
     n = len(nodes)
     counts = {"one": 1, "minority": (n - 1) // 2, "majority": n // 2 + 1, "all": n}
+    assert set(counts) == set(TARGETS), "a target of checker.fault_kinds has no count here"
     if target not in counts:
         raise ValueError(f"unknown target {target!r}; use one of {', '.join(TARGETS)} or node ids")
     return sorted(rng.sample(list(nodes), max(counts[target], 1 if n else 0)))
@@ -93,11 +119,13 @@ def plan(
     """Work out the schedule: each timeline entry `{"at_s", "fault", ...}` becomes a `Step`
     `offset_s + at_s` after the start, with every random choice made now."""
     steps: list[Step] = []
-    down: dict[str, list[str]] = {}  # fault -> nodes it took down, so the matching heal finds them
+    down: dict[str, list[str]] = {}  # condition -> the nodes the last fault breaking it took down
     for entry in timeline:
         fault = entry["fault"]
+        kind = FAULTS.get(fault)
+        if kind is None:
+            raise ValueError(f"unknown fault {fault!r}; use one of {', '.join(FAULT_NAMES)}")
         params = {k: v for k, v in entry.items() if k not in ("at_s", "fault")}
-        at_s = offset_s + float(entry["at_s"])
         value: Any
         if fault == "partition":
             shape = params.pop("shape")
@@ -111,12 +139,13 @@ def plan(
             value = {"faults": [rule], "clients": clients}
         elif fault == "heal":
             value = None
-        elif fault in ("kill", "stop", "pause"):
+        elif kind.category == "process" and kind.breaks in (DOWN, PAUSED):  # kill, stop, pause
             targets = choose_targets(params.get("target", "one"), nodes, rng)
-            down["pause" if fault == "pause" else "kill"] = targets
+            down[kind.breaks] = targets
             value = {"nodes": targets}
-        elif fault in ("restart", "resume"):
-            previous = down.pop("pause" if fault == "resume" else "kill", None)
+        elif kind.category == "process":  # restart, resume: by default what their fault downed
+            (condition,) = kind.heals
+            previous = down.pop(condition, None)
             target = params.get("target")
             targets = choose_targets(target, nodes, rng) if target else (previous or [])
             value = {"nodes": targets}
@@ -125,8 +154,8 @@ def plan(
             value = {"nodes": targets, "offset_ms": float(params.get("offset_ms", 0.0)),
                      "rate": float(params.get("rate", 1.0))}
         else:
-            raise ValueError(f"unknown fault {fault!r}; use one of {', '.join(FAULTS)}")
-        steps.append(Step(at_s=at_s, f=fault, value=value))
+            raise ValueError(f"the nemesis cannot plan fault {fault!r} yet")
+        steps.append(Step(at_s=offset_s + float(entry["at_s"]), f=fault, value=value))
     return steps
 
 
@@ -142,16 +171,22 @@ def read_schedule(path: Path) -> list[Step]:
 
 
 class Nemesis:
-    """Applies steps to a running cluster and records them in the history."""
+    """Applies steps to a `FaultTarget` and records them in the history.
 
-    def __init__(self, cluster: Cluster, recorder: Recorder) -> None:
-        self.cluster = cluster
+    `active` (fault kind -> a short description) is what the status line shows."""
+
+    def __init__(self, target: FaultTarget, recorder: HistoryRecorder) -> None:
+        self.target = target
         self.recorder = recorder
-        self.active: dict[str, Any] = {}  # fault kind -> description, for the status line
+        self.active: dict[str, Any] = {}
         self.applied_count = 0
+        self._down: dict[str, None] = {}  # killed or stopped nodes, in order, for heal_all
+        self._paused: dict[str, None] = {}
 
     async def run_schedule(self, steps: Sequence[Step], *, start: float) -> None:
-        """Apply each step at `start + at_s` (trio time)."""
+        """Apply each step at `start + at_s` (trio time), each to completion."""
+        import trio  # here, so that planning and applying need no event loop of trio's
+
         for step in steps:
             await trio.sleep_until(start + step.at_s)
             await self.apply(step.f, step.value)
@@ -167,61 +202,78 @@ class Nemesis:
         self.applied_count += 1
 
     async def _apply(self, f: str, value: Any) -> None:
-        cluster = self.cluster
-        control = cluster.control
-        assert control is not None
+        target = self.target
+        nodes: list[str] = value.get("nodes", []) if isinstance(value, Mapping) else []
         if f == "partition":
-            await control.partition(value["grudge"], clients=value.get("clients", False))
+            await target.partition(value["grudge"], clients=bool(value.get("clients", False)))
             self.active["partition"] = value["shape"]
         elif f == "link":
-            await control.link_faults(value["faults"], clients=value.get("clients", False))
+            await target.link_faults(value["faults"], clients=bool(value.get("clients", False)))
             self.active["link"] = _describe_link(value["faults"][0])
         elif f == "heal":
-            await control.heal()
+            await target.heal()
             self.active.pop("partition", None)
             self.active.pop("link", None)
-        elif f == "kill":
-            for nid in value["nodes"]:
-                await cluster.kill_node(nid)
-            self.active["kill"] = value["nodes"]
-        elif f == "stop":
-            for nid in value["nodes"]:
-                await cluster.stop_node(nid)
-            self.active["kill"] = value["nodes"]
+        elif f in ("kill", "stop"):
+            for nid in nodes:
+                await (target.kill(nid) if f == "kill" else target.stop(nid))
+                self._down[nid] = None
+                self._paused.pop(nid, None)  # a paused node can be killed: it is down now
+            self.active["kill"] = list(self._down)
+            _set_or_pop(self.active, "pause", list(self._paused))
         elif f == "pause":
-            for nid in value["nodes"]:
-                cluster.pause_node(nid)
-            self.active["pause"] = value["nodes"]
+            for nid in nodes:
+                await target.pause(nid)
+                self._paused[nid] = None
+            self.active["pause"] = list(self._paused)
         elif f == "restart":
-            for nid in value["nodes"]:
-                await cluster.restart_node(nid)
-            self.active.pop("kill", None)
+            for nid in nodes:
+                await target.restart(nid)
+                self._down.pop(nid, None)
+            _set_or_pop(self.active, "kill", list(self._down))
         elif f == "resume":
-            for nid in value["nodes"]:
-                cluster.resume_node(nid)
-            self.active.pop("pause", None)
+            for nid in nodes:
+                await target.resume(nid)
+                self._paused.pop(nid, None)
+            _set_or_pop(self.active, "pause", list(self._paused))
         elif f == "clock":
-            if cluster.is_native:
-                for nid in value["nodes"]:
-                    await cluster.send_setup(nid, {"type": "chaos_clock",
-                                                   "offset_ms": value["offset_ms"],
-                                                   "rate": value["rate"]})
-            self.active["clock"] = value["nodes"]
+            for nid in nodes:
+                await target.set_clock(nid, offset_ms=value["offset_ms"], rate=value["rate"])
+            if heals(f, value):
+                self.active.pop("clock", None)
+            else:
+                self.active["clock"] = nodes
         else:
-            raise ValueError(f"unknown fault {f!r}")
+            raise ValueError(f"unknown fault {f!r}; use one of {', '.join(FAULT_NAMES)}")
 
     async def heal_all(self) -> None:
         """End healed: network, processes, clocks. Recorded as one nemesis `heal` operation."""
-        self.recorder.record("invoke", "nemesis", "heal", {"final": True})
-        assert self.cluster.control is not None
-        await self.cluster.control.heal()
-        await self.cluster.heal_processes()
-        if "clock" in self.active and self.cluster.is_native:
-            for nid in self.cluster.running_nodes():
-                await self.cluster.send_setup(nid, {"type": "chaos_clock", "offset_ms": 0.0,
-                                                    "rate": 1.0})
+        value = {"final": True}
+        self.recorder.record("invoke", "nemesis", "heal", value)
+        try:
+            await self.target.heal()
+            for nid in list(self._paused):
+                await self.target.resume(nid)
+                del self._paused[nid]
+            for nid in list(self._down):
+                await self.target.restart(nid)
+                del self._down[nid]
+            if "clock" in self.active:
+                for nid in self.target.running_nodes():
+                    await self.target.set_clock(nid, offset_ms=0.0, rate=1.0)
+        except Exception as e:
+            self.recorder.record("info", "nemesis", "heal", value,
+                                 error=f"{type(e).__name__}: {e}")
+            raise
         self.active.clear()
-        self.recorder.record("ok", "nemesis", "heal", {"final": True})
+        self.recorder.record("ok", "nemesis", "heal", value)
+
+
+def _set_or_pop(active: dict[str, Any], key: str, nodes: list[str]) -> None:
+    if nodes:
+        active[key] = nodes
+    else:
+        active.pop(key, None)
 
 
 def _describe_link(rule: Mapping[str, Any]) -> str:

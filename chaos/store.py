@@ -56,6 +56,14 @@ def utc_now() -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path`: a reader sees the old document or the new, never half.
+
+    A failed write (a full disk) leaves no temporary file behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

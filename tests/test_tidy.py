@@ -60,7 +60,7 @@ def test_mypy_is_clean() -> None:
 
 # Modules allowed to import zmq: the wire adapter, the proxy, its control client, and the
 # orchestrator's harness (clients and cluster), which own sockets.
-ZMQ_ALLOWED = {"node/wire.py", "node/stdio.py", "chaos/proxy.py",
+ZMQ_ALLOWED = {"node/wire.py", "chaos/supervisor.py", "node/stdio.py", "chaos/proxy.py",
                "chaos/control.py", "chaos/clients.py", "orchestrator.py"}
 
 

@@ -13,7 +13,8 @@ import trio
 import zmq
 from proxy_harness import NODES, WAIT_S, Peer
 
-from chaos.control import ProxyControl, ProxyProcess, open_proxy_control, serve_proxy
+from chaos.control import ProxyControl, open_proxy_control
+from chaos.supervisor import ProxyProcess, serve_proxy
 from node.wire import LINGER_MS, Socket, make_socket
 
 

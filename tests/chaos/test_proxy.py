@@ -19,18 +19,16 @@ import trio
 import zmq
 from proxy_harness import NODES, WAIT_S, wait_stats
 
-from chaos.control import (
-    ProxyCommandError,
-    ProxyControl,
+from chaos.control import ProxyCommandError, ProxyControl, ProxyTimeoutError, open_proxy_control
+from chaos.faults import LinkFault, halves, one_way
+from chaos.supervisor import (
+    HarnessError,
     ProxyExitedError,
     ProxyProcess,
     ProxyStartError,
-    ProxyTimeoutError,
-    open_proxy_control,
     serve_proxy,
     start_proxy,
 )
-from chaos.faults import LinkFault, halves, one_way
 from node.wire import LINGER_MS, Socket, make_socket
 
 pytestmark = pytest.mark.cluster
@@ -290,6 +288,7 @@ async def test_sigterm_exits_zero_and_keeps_the_log(
     n1 = await connect("n1")
     await n1.send("n1", {"type": "last"})
     await n1.receive()
+    proxy.expect_exit()  # else its supervisor (the fixture) reports an unprompted exit
     proxy.process.send_signal(signal.SIGTERM)
     with trio.fail_after(WAIT_S):
         assert await proxy.process.wait() == 0
@@ -375,4 +374,29 @@ async def test_serve_proxy_reports_an_unprompted_death(tmp_path: Path) -> None:
             )
             proxy = await nursery.start(start)
             proxy.process.kill()
-    assert info.group_contains(ProxyExitedError, match=r"exited unprompted with code -9")
+    assert info.group_contains(ProxyExitedError, match=r"died unprompted with exit code -9")
+    assert issubclass(ProxyExitedError, HarnessError)  # exit 4: the harness, not the system
+
+
+async def test_serve_proxy_reports_an_unprompted_clean_exit(tmp_path: Path) -> None:
+    # SIGTERM from a stranger makes the proxy exit 0: still not an exit anyone asked for.
+    with pytest.raises(ExceptionGroup) as info:
+        async with trio.open_nursery() as nursery:
+            start = functools.partial(
+                serve_proxy, tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns()
+            )
+            proxy = await nursery.start(start)
+            proxy.process.send_signal(signal.SIGTERM)
+    assert info.group_contains(ProxyExitedError, match=r"died unprompted with exit code 0")
+
+
+async def test_serve_proxy_returns_after_an_expected_shutdown(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        start = functools.partial(
+            serve_proxy, tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns()
+        )
+        proxy = await nursery.start(start)
+        proxy.expect_exit()
+        async with open_proxy_control(proxy.control) as control:
+            await control.shutdown()
+    assert proxy.process.returncode == 0

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from checker.history import load_jsonl
+from scenarios.judge import judge_run
 from tests.system.conftest import ROOT, chaos
 
 pytestmark = pytest.mark.cluster
@@ -129,6 +130,11 @@ def test_interrupt_stops_everything_and_exits_130(store: Path, sig: signal.Signa
         info = json.loads((run_dir / "run.json").read_text())
         assert info["exit_code"] == 130
         assert "Traceback" not in err
+        # Re-judged later (`chaos check RUN_DIR`), a run cut short is unknown, not invalid:
+        # its reads during faults are not final reads.
+        judged = judge_run(run_dir / "history.jsonl", load_jsonl(run_dir / "history.jsonl"), info)
+        assert judged["valid"] == "unknown", judged
+        assert "interrupted" in judged["reason"]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

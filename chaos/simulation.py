@@ -1,0 +1,325 @@
+"""Deterministic simulation: a whole run of a built-in service in one process, from one seed.
+
+FoundationDB's simulator and TigerBeetle's VOPR, for our services: the same machines that run
+in real node processes (`node.machine`, driven there by `node.driver`) run here over a
+simulated network, disk and clock, with the same scenario, fault schedule, workload, client
+semantics and checkers, and a history with exactly the shape of a real run's. The same seed
+gives a byte-identical `history.jsonl` (and node logs), so a failure found on seed 7 replays
+exactly, and a run takes a fraction of a second, so a planted bug is a test of milliseconds
+and a user can try thousands of seeds (bench/simulate.py).
+
+    from chaos.simulation import simulate
+    result = simulate(scenario=sc, service="broadcast", bug=None, seed=7, steps=steps,
+                      workload=get_workload("broadcast"), history_path=run_dir / "history.jsonl",
+                      log_dir=run_dir / "nodes")
+    result.counts, result.network          # as Recorder.counts and the proxy's `stats`
+
+## How
+Nothing reads a wall clock, nothing runs in a thread, and every random choice comes from an rng
+derived from the seed: `f"{seed}/client/{w}"` for worker w and `make_rng(seed, node_id)` for
+nodes (as in a real run), `f"{seed}/network"` for fault decisions and `f"{seed}/latency"` for
+base latencies. Nothing iterates a set of strings (their order changes with PYTHONHASHSEED).
+The pieces, one module each:
+- `chaos.simloop`: the event heap in virtual time, and tasks: coroutines driven without trio;
+- `chaos.simnet`: the proxy (grudge, link-fault table, counters) with a base latency;
+- `chaos.simnode`: a node process (the driver's promises, disk, clock, timers, kill, stop,
+  pause);
+- `chaos.simclients`: the clients (`run_worker`, `execute`, `run_final_ops`);
+- this module: the run's phases, and the simulated cluster as the nemesis's `FaultTarget`, so
+  the real `chaos.nemesis.Nemesis` applies the schedule and records it, exactly as in a real
+  run (`invoke`, then `ok` once carried out, `info` if it could not be; `heal_all` resumes
+  paused nodes and restarts stopped ones in the order they went down).
+
+The phases are `orchestrator.Run`'s: every node starts and gets `init` from the admin client
+`c0` (retried every `INIT_RETRY_S`, a harness failure after `INIT_TIMEOUT_S`), then the
+workload's setup messages; warm-up with clients only; faults on the schedule, each step applied
+only after the previous one finished (a restart waits for `init_ok`), steps at the very end of
+the fault phase left to the final heal; the nemesis heals everything (network, paused nodes
+resumed, stopped ones restarted, clocks reset), recorded as `heal {"final": true}`; recovery
+with clients running; clients stop, each finishing its operation; the final operations.
+
+A harness failure (a machine raised, a node did not answer `init` or a setup message, a fault
+could not be applied: recorded `info`) raises `SimulationError` after the history is closed:
+in a real run it is exit 4. A `--node-cmd` program cannot be simulated; the CLI refuses it.
+
+## Not modelled
+The operating system's scheduling (a step takes no virtual time; an fsync is instant), the
+proxy's `messages.jsonl`, and the `chaos_clock` control message: `set_clock` sets the node's
+clock directly, and skips a node that is down (a real run's `chaos_clock` to a stopped node
+would time out and fail the run as a harness error).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Coroutine, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from chaos.clients import Recorder
+from chaos.nemesis import Nemesis, Step
+from chaos.simclients import SimClients
+from chaos.simloop import EventLoop, SimulationError, to_ns
+from chaos.simnet import SimNetwork
+from chaos.simnode import NodeCrashed, NodeState, SimNode
+from chaos.supervisor import INIT_RETRY_S, INIT_TIMEOUT_S, SETUP_TIMEOUT_S
+from node.service import ServiceSpec
+from node.services import check as check_service
+from node.services import get_service
+
+__all__ = ["SimulationError", "SimulationResult", "run_simulation", "simulate"]
+
+AT_END_S = 1e-3  # as orchestrator.AT_END_S: a step this close to the end is a closing heal
+ADMIN = "c0"
+STORE_FILE = "store.json"  # as node.storage: what a node's disk held durably at the end
+
+
+class ScenarioLike(Protocol):
+    """What the simulator reads of a `scenarios.schema.Scenario`."""
+
+    @property
+    def node_ids(self) -> list[str]: ...
+    @property
+    def warmup_s(self) -> float: ...
+    @property
+    def time_limit_s(self) -> float: ...
+    @property
+    def recovery_s(self) -> float: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def request_timeout_s(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    counts: dict[str, int]  # Recorder.counts: invoke, ok, fail, info of client operations
+    network: dict[str, Any]  # the proxy's statistics (chaos.proxy.ProxyStatistics.to_json())
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # per node: starts, steps, ...
+    events: int = 0  # events taken from the heap
+    simulated_s: float = 0.0  # virtual time at the end of the final operations
+
+
+def simulate(
+    *,
+    scenario: ScenarioLike,
+    service: str,
+    bug: str | None,
+    seed: int,
+    steps: Sequence[Step],
+    workload: Any,
+    history_path: Path,
+    log_dir: Path | None,
+) -> SimulationResult:
+    """Run `scenario` against the built-in `service` in simulation; write the history to
+    `history_path` and, with `log_dir`, each node's log (`<id>.log`) and durable store
+    (`<id>/store.json`). `workload` is a `scenarios.workload.Workload`.
+
+    Raises ValueError for a service or bug not in the registry, and `SimulationError` for a
+    harness failure (the history written so far stays)."""
+    check_service(service, bug)
+    return run_simulation(
+        scenario=scenario, spec=get_service(service), bug=bug, seed=seed, steps=steps,
+        workload=workload, history_path=history_path, log_dir=log_dir,
+    )
+
+
+def run_simulation(
+    *,
+    scenario: ScenarioLike,
+    spec: ServiceSpec,
+    bug: str | None,
+    seed: int,
+    steps: Sequence[Step],
+    workload: Any,
+    history_path: Path,
+    log_dir: Path | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> SimulationResult:
+    """`simulate` with the service given as a `ServiceSpec` (tests pass their own machines)
+    and optional `Boot.params` for every node."""
+    with ExitStack() as stack:
+        logs: dict[str, IO[str]] = {}
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            for nid in scenario.node_ids:
+                logs[nid] = stack.enter_context(open(log_dir / f"{nid}.log", "a", encoding="utf-8"))
+        sim = Simulation(scenario=scenario, spec=spec, bug=bug, seed=seed, workload=workload,
+                         history_path=history_path, logs=logs, params=params)
+        stack.callback(sim.recorder.close)
+        try:
+            return sim.run(steps)
+        finally:
+            if log_dir is not None:
+                sim.write_stores(log_dir)
+
+
+class Simulation:
+    """One simulated run: the nodes, the network, the clients and the nemesis on one loop."""
+
+    def __init__(
+        self,
+        *,
+        scenario: ScenarioLike,
+        spec: ServiceSpec,
+        bug: str | None,
+        seed: int,
+        workload: Any,
+        history_path: Path,
+        logs: Mapping[str, IO[str]] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.workload = workload
+        self.node_ids: list[str] = list(scenario.node_ids)
+        self.loop = loop = EventLoop()
+        self.network = SimNetwork(loop=loop, nodes=self.node_ids, seed=seed,
+                                  deliver=self._deliver, is_reachable=self._is_reachable)
+        self.nodes = {
+            nid: SimNode(nid, spec=spec, bug=bug, seed=seed, loop=loop, send=self.network.send,
+                         params=params, log=(logs or {}).get(nid))
+            for nid in self.node_ids
+        }
+        # Last, so that nothing above can fail with the history file open.
+        self.recorder = recorder = Recorder(history_path, epoch_ns=0, now_ns=lambda: loop.now_ns)
+        self.clients = SimClients(loop=loop, network=self.network, recorder=recorder,
+                                  workload=workload, seed=seed)
+        self.nemesis = Nemesis(self, recorder)
+        self._is_done = False
+
+    def run(self, steps: Sequence[Step]) -> SimulationResult:
+        """The whole run, once. Raises `SimulationError` for a harness failure."""
+        self.loop.spawn(self._main(list(steps)))
+        try:
+            self.loop.run(is_done=lambda: self._is_done)
+        except NodeCrashed as e:
+            raise SimulationError(str(e)) from e
+        finally:
+            self.loop.close()
+        return SimulationResult(
+            counts=dict(self.recorder.counts),
+            network=self.network.statistics(),
+            nodes={nid: node.statistics() for nid, node in self.nodes.items()},
+            events=self.loop.events,
+            simulated_s=self.loop.now_ns / 1e9,
+        )
+
+    def write_stores(self, log_dir: Path) -> None:
+        for nid, node in self.nodes.items():
+            (log_dir / nid).mkdir(exist_ok=True)
+            text = json.dumps(node.disk.durable(), sort_keys=True, separators=(",", ":"))
+            (log_dir / nid / STORE_FILE).write_text(text + "\n", encoding="utf-8")
+
+    def _deliver(self, dest: str, data: str) -> None:
+        node = self.nodes.get(dest)
+        if node is not None:
+            node.receive(data)
+        else:
+            self.clients.deliver(dest, data)
+
+    def _is_reachable(self, dest: str) -> bool:
+        node = self.nodes.get(dest)
+        if node is not None:
+            return node.state is not NodeState.STOPPED
+        return self.clients.is_open(dest)
+
+    # -- the run's phases -----------------------------------------------------------------------
+
+    async def _main(self, steps: list[Step]) -> None:
+        sc = self.scenario
+        loop, clients = self.loop, self.clients
+        clients.open(ADMIN)
+        for node in self.nodes.values():
+            node.start()
+        for nid in self.node_ids:
+            await self._init_node(nid)
+        for node_id, body in self.workload.setup(self.node_ids):
+            reply = await clients.call(ADMIN, node_id, body, timeout_s=SETUP_TIMEOUT_S)
+            if reply is None:
+                raise SimulationError(f"node {node_id} did not answer {body['type']} within "
+                                      f"{SETUP_TIMEOUT_S:g} s")
+            if reply.get("type") != body["type"] + "_ok":
+                raise SimulationError(f"node {node_id} answered {body['type']} with {reply!r}")
+        start_ns = loop.now_ns
+        fault_end_s = sc.warmup_s + sc.time_limit_s
+        clients.workers_running = sc.concurrency
+        for worker in range(sc.concurrency):
+            loop.spawn(clients.worker(
+                worker, node_ids=self.node_ids, concurrency=sc.concurrency,
+                interval_s=sc.concurrency / sc.rate if sc.rate > 0 else 1.0,
+                timeout_s=sc.request_timeout_s,
+            ))
+        for step in steps:
+            if step.at_s < fault_end_s - AT_END_S:  # later ones are closing heals: heal_all's
+                await loop.sleep_until(start_ns + to_ns(step.at_s))
+                await self._nemesis_does(self.nemesis.apply(step.f, step.value), step.f)
+        await loop.sleep_until(start_ns + to_ns(fault_end_s))
+        await self._nemesis_does(self.nemesis.heal_all(), "heal")
+        await loop.sleep(sc.recovery_s)
+        clients.stopping = True
+        await clients.join_workers()
+        await clients.final_ops(self.node_ids, timeout_s=sc.request_timeout_s)
+        self._is_done = True
+
+    async def _nemesis_does(self, operation: Coroutine[Any, Any, None], f: str) -> None:
+        """Await a nemesis operation; one that failed (recorded `info` by the nemesis) is a
+        harness failure, as in a real run."""
+        try:
+            await operation
+        except SimulationError:
+            raise
+        except Exception as e:
+            raise SimulationError(f"nemesis {f} could not be applied: {type(e).__name__}: {e}"
+                                  ) from e
+
+    async def _init_node(self, node_id: str) -> None:
+        """`Cluster._init_node`: send init until init_ok; a harness failure after a deadline."""
+        body = {"type": "init", "node_id": node_id, "node_ids": self.node_ids}
+        deadline_ns = self.loop.now_ns + to_ns(INIT_TIMEOUT_S)
+        while self.loop.now_ns < deadline_ns:
+            reply = await self.clients.call(ADMIN, node_id, body, timeout_s=INIT_RETRY_S)
+            if reply is None:
+                continue
+            if reply.get("type") == "init_ok":
+                return
+            raise SimulationError(f"node {node_id} answered init with {reply!r}, not init_ok")
+        raise SimulationError(f"node {node_id} did not answer init within {INIT_TIMEOUT_S:g} s")
+
+    # -- faults: chaos.nemesis.FaultTarget, carried out on the simulated cluster ---------------
+
+    async def partition(self, grudge: Mapping[str, Sequence[str]], *, clients: bool) -> None:
+        self.network.partition(grudge, clients=clients)
+
+    async def link_faults(self, rules: Sequence[Mapping[str, Any]], *, clients: bool) -> None:
+        self.network.link_faults(list(rules), clients=clients)
+
+    async def heal(self) -> None:
+        self.network.heal()
+
+    async def kill(self, node_id: str) -> None:
+        self.nodes[node_id].kill()
+
+    async def stop(self, node_id: str) -> None:
+        self.nodes[node_id].stop()
+
+    async def pause(self, node_id: str) -> None:
+        self.nodes[node_id].pause()
+
+    async def resume(self, node_id: str) -> None:
+        self.nodes[node_id].resume()
+
+    async def restart(self, node_id: str) -> None:
+        self.nodes[node_id].start()
+        await self._init_node(node_id)
+
+    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
+        node = self.nodes[node_id]
+        if node.state is not NodeState.STOPPED:  # a real one would time out: see the docstring
+            node.set_clock(offset_ms=float(offset_ms), rate=float(rate))
+
+    def running_nodes(self) -> list[str]:
+        return [nid for nid, node in self.nodes.items() if node.state is NodeState.RUNNING]
