@@ -60,7 +60,9 @@ def test_a_single_leader_store_is_linearizable_through_partitions(store: Path) -
     assert checked["results"]["linearizability"]["op_count"] == lin["op_count"]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(
+    "seed", [1, *(pytest.param(s, marks=pytest.mark.nightly) for s in (2, 3, 4))]
+)
 def test_per_node_local_maps_are_caught(store: Path, seed: int) -> None:
     done = run_lin_kv(store, "lin_kv_local.py", seed=seed)
     assert done.returncode == 1, done.explain()
