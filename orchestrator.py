@@ -38,7 +38,7 @@ import zmq
 
 from chaos import store
 from chaos.clients import ClientIds, Recorder, WorkerConfig, run_final_ops, run_worker
-from chaos.nemesis import Nemesis, Step, plan, write_schedule
+from chaos.nemesis import Nemesis, Step, plan, steps_before, write_schedule
 from chaos.status import RunStatistics
 from chaos.supervisor import Cluster, HarnessError, find_exception
 from checker.history import load_jsonl
@@ -50,7 +50,6 @@ from scenarios.workloads import get_workload
 __all__ = ["Cluster", "HarnessError", "Run", "RunConfig", "RunOutcome", "find_exception",
            "reproduce_command", "versions"]
 
-AT_END_S = 1e-3  # a step this close to the end of the fault phase is a closing heal
 EXIT_HARNESS = 4
 
 
@@ -238,12 +237,7 @@ class Run:
                             recorder=self.recorder, should_stop=lambda: stopping,
                         ))
                     self.phase = "warm-up"
-                    # Steps at the very end of the fault phase are the timeline's closing heals,
-                    # which heal_all performs anyway. The rest run to completion, never
-                    # cancelled half-way (a restart cut off mid-init would leave a node
-                    # neither running nor stopped).
-                    in_phase = [s for s in steps
-                                if s.at_s < sc.warmup_s + sc.time_limit_s - AT_END_S]
+                    in_phase = steps_before(steps, sc.warmup_s + sc.time_limit_s)
                     async with trio.open_nursery() as faulting:
                         faulting.start_soon(self._phase_clock, start + sc.warmup_s)
                         await self.nemesis.run_schedule(in_phase, start=start)

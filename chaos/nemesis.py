@@ -159,6 +159,17 @@ def plan(
     return steps
 
 
+AT_END_S = 1e-3  # a step this close to the end of the fault phase is a closing heal
+
+
+def steps_before(steps: Sequence[Step], fault_end_s: float) -> list[Step]:
+    """The steps the nemesis applies on schedule: all but those at the very end of the fault
+    phase, which are the timeline's closing heals that `Nemesis.heal_all` performs anyway.
+    (The rest run to completion, never cancelled half-way: a restart cut off mid-init would
+    leave a node neither running nor stopped.)"""
+    return [s for s in steps if s.at_s < fault_end_s - AT_END_S]
+
+
 def write_schedule(steps: Sequence[Step], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for step in steps:

@@ -45,8 +45,8 @@ in a real run it is exit 4. A `--node-cmd` program cannot be simulated; the CLI 
 ## Not modelled
 The operating system's scheduling (a step takes no virtual time; an fsync is instant), the
 proxy's `messages.jsonl`, and the `chaos_clock` control message: `set_clock` sets the node's
-clock directly, and skips a node that is down (a real run's `chaos_clock` to a stopped node
-would time out and fail the run as a harness error).
+clock directly and, as the real cluster does, skips a node that is not running (stopped or
+paused: a real `chaos_clock` to it could not be answered).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from chaos.clients import Recorder
-from chaos.nemesis import Nemesis, Step
+from chaos.nemesis import Nemesis, Step, steps_before
 from chaos.simclients import SimClients
 from chaos.simloop import EventLoop, SimulationError, to_ns
 from chaos.simnet import SimNetwork
@@ -71,7 +71,6 @@ from node.services import get_service
 
 __all__ = ["SimulationError", "SimulationResult", "run_simulation", "simulate"]
 
-AT_END_S = 1e-3  # as orchestrator.AT_END_S: a step this close to the end is a closing heal
 ADMIN = "c0"
 STORE_FILE = "store.json"  # as node.storage: what a node's disk held durably at the end
 
@@ -253,10 +252,9 @@ class Simulation:
                 interval_s=sc.concurrency / sc.rate if sc.rate > 0 else 1.0,
                 timeout_s=sc.request_timeout_s,
             ))
-        for step in steps:
-            if step.at_s < fault_end_s - AT_END_S:  # later ones are closing heals: heal_all's
-                await loop.sleep_until(start_ns + to_ns(step.at_s))
-                await self._nemesis_does(self.nemesis.apply(step.f, step.value), step.f)
+        for step in steps_before(steps, fault_end_s):
+            await loop.sleep_until(start_ns + to_ns(step.at_s))
+            await self._nemesis_does(self.nemesis.apply(step.f, step.value), step.f)
         await loop.sleep_until(start_ns + to_ns(fault_end_s))
         await self._nemesis_does(self.nemesis.heal_all(), "heal")
         await loop.sleep(sc.recovery_s)
@@ -318,7 +316,7 @@ class Simulation:
 
     async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
         node = self.nodes[node_id]
-        if node.state is not NodeState.STOPPED:  # a real one would time out: see the docstring
+        if node.state is NodeState.RUNNING:  # as the real Cluster.set_clock: see the docstring
             node.set_clock(offset_ms=float(offset_ms), rate=float(rate))
 
     def running_nodes(self) -> list[str]:

@@ -586,8 +586,10 @@ class Cluster:
 
     async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
         """Skew a native node's clock (`chaos_clock`); a stdio node never gets a `chaos_` type,
-        so for one this does nothing."""
-        if self.is_native:
+        so for one this does nothing. Nor does a node that is not running: a stopped one
+        restarts with a true clock, and a paused one cannot answer (the request would time out
+        as a harness failure). The simulator skips the same nodes."""
+        if self.is_native and self.nodes[node_id].state is NodeState.RUNNING:
             await self.send_setup(node_id, {"type": "chaos_clock", "offset_ms": offset_ms,
                                             "rate": rate})
 

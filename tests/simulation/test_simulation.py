@@ -212,3 +212,23 @@ def test_a_fault_that_cannot_be_applied_is_recorded_info_and_fails_the_run(
            (tmp_path / "history.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(op["type"], op["f"]) for op in ops if op["process"] == "nemesis"] == [
         ("invoke", "resume"), ("info", "resume")]
+
+
+def test_a_clock_fault_skips_nodes_that_are_not_running(tmp_path: Path) -> None:
+    """As the real cluster does: a paused or killed node gets no clock skew (it could not
+    answer `chaos_clock`), the fault is still applied to the others, and the run goes on."""
+    steps = [
+        Step(1.0, "pause", {"nodes": ["n1"]}),
+        Step(1.2, "kill", {"nodes": ["n2"]}),
+        Step(1.5, "clock", {"nodes": ["n1", "n2", "n3"], "offset_ms": 500.0, "rate": 2.0}),
+        Step(2.0, "resume", {"nodes": ["n1"]}),
+        Step(2.2, "restart", {"nodes": ["n2"]}),
+    ]
+    _, _, history = run(tmp_path, steps=steps, log_dir=tmp_path / "logs")
+    clock = [op for op in history if op["process"] == "nemesis" and op["f"] == "clock"]
+    assert [op["type"] for op in clock] == ["invoke", "ok"]
+    skewed = {node for node in SCENARIO.node_ids
+              for line in (tmp_path / "logs" / f"{node}.log").read_text().splitlines()
+              if '"clock_set"' in line and json.loads(line).get("offset_ms") == 500.0}
+    assert "n3" in skewed
+    assert not {"n1", "n2"} & skewed
