@@ -281,7 +281,7 @@ def list_command(as_json: bool) -> None:
         print(f"  {s.name:<18} {s.workload:<11} {s.nodes} nodes  {s.description}")
     print("workloads (built-in service):")
     for name, w in SPECS.items():
-        print(f"  {name:<18} {w.service or '- (bring one: --node-cmd)':<12} {w.summary}")
+        print(f"  {name:<18} {w.service or 'none: --node-cmd':<16} {w.summary}")
     print("services (bugs):")
     for name, svc in sorted(SERVICES.items()):
         print(f"  {name:<18} {', '.join(svc.bugs) or '-'}")
