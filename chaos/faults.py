@@ -42,6 +42,21 @@ from dataclasses import dataclass
 from typing import Any
 
 ANY = "*"
+# What happens to messages, counted by the proxy (and by the simulated network, with the same
+# names): the statistics a run keeps in results.json and the fault guard reads.
+COUNTER_NAMES = (
+    "received",
+    "delivered",
+    "dropped",
+    "partitioned",
+    "duplicated",
+    "delayed",
+    "reordered",
+    "unroutable",
+    "overflow",
+    "malformed",
+    "control_errors",
+)
 DELAY_MS_MAX = 60_000.0  # a limit on everything: no distribution holds a message longer
 REORDER_HOLD_MS_DEFAULT = 10.0
 DISTRIBUTIONS = ("constant", "uniform", "exponential", "normal")

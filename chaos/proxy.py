@@ -81,6 +81,7 @@ from typing import Any, TextIO
 import zmq
 
 from chaos.faults import (
+    COUNTER_NAMES,
     DELIVER_NOW,
     FaultTable,
     Grudge,
@@ -184,19 +185,7 @@ class Proxy:
         self._ids: dict[bytes, tuple[str, str] | None] = {}
         self._links: dict[tuple[str, str], list[int]] = {}
         self._counts = dict.fromkeys(
-            (
-                "received",
-                "delivered",
-                "dropped",
-                "partitioned",
-                "duplicated",
-                "delayed",
-                "reordered",
-                "unroutable",
-                "overflow",
-                "malformed",
-                "control_errors",
-            ),
+            COUNTER_NAMES,
             0,
         )
         self.log = MessageLog(run_dir / "messages.jsonl")

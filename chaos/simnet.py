@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from chaos.faults import (
+    COUNTER_NAMES,
     DELIVER_NOW,
     FaultTable,
     Grudge,
@@ -49,19 +50,6 @@ from chaos.faults import (
 BASE_LATENCY_MS = (0.1, 1.0)  # uniform: a proxy hop on loopback, both ways
 PENDING_MAX = 1_000_000  # delayed copies held at once; beyond it a copy is an `overflow`
 LINK_STATS_MAX = 10_000  # as the proxy: distinct links with their own counters
-COUNTER_NAMES = (
-    "received",
-    "delivered",
-    "dropped",
-    "partitioned",
-    "duplicated",
-    "delayed",
-    "reordered",
-    "unroutable",
-    "overflow",
-    "malformed",
-    "control_errors",
-)
 
 
 class Loop(Protocol):

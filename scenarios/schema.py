@@ -215,12 +215,7 @@ def parse_scenario(
     from scenarios.workloads import WORKLOADS, get_workload
 
     workload = get("workload")
-    if workload not in WORKLOADS:
-        v.fail(
-            "workload",
-            f"unknown workload {workload!r}{suggest(str(workload), WORKLOADS)}",
-            f"use one of {', '.join(WORKLOADS)}",
-        )
+    workload = v.choice("workload", workload, WORKLOADS, what="workload")
     params = raw.get("workload_params", {})
     if not isinstance(params, Mapping):
         v.fail(

@@ -85,16 +85,7 @@ def parse_timeline(
             v.fail(
                 at, f"must be a table, not {entry!r}", "write it as a [[timeline]] table", entry=i
             )
-        fault = entry.get("fault")
-        if fault is None:
-            v.fail(f"{at}.fault", "missing", f"use one of {', '.join(FAULT_NAMES)}", entry=i)
-        if fault not in FAULTS:
-            v.fail(
-                f"{at}.fault",
-                f"unknown fault {fault!r}{suggest(str(fault), FAULT_NAMES)}",
-                f"use one of {', '.join(FAULT_NAMES)}",
-                entry=i,
-            )
+        fault = v.choice(f"{at}.fault", entry.get("fault"), FAULT_NAMES, what="fault", entry=i)
         kind = FAULTS[fault]
         allowed = ("at_s", "fault", *kind.keys)
         for key in entry:
@@ -176,16 +167,7 @@ def _track(v: Validator, at: str, fault: str, params: dict[str, Any],
 def _check_partition(
     v: Validator, at: str, params: dict[str, Any], *, nodes: int, entry: int
 ) -> None:
-    shape = params.get("shape")
-    if shape is None:
-        v.fail(f"{at}.shape", "missing", f"use one of {', '.join(SHAPES)}", entry=entry)
-    if shape not in SHAPES:
-        v.fail(
-            f"{at}.shape",
-            f"unknown shape {shape!r}{suggest(str(shape), SHAPES)}",
-            f"use one of {', '.join(SHAPES)}",
-            entry=entry,
-        )
+    shape = v.choice(f"{at}.shape", params.get("shape"), SHAPES, what="shape", entry=entry)
     need = SHAPE_MIN_NODES.get(shape, 2)
     if nodes < need:
         v.fail(
@@ -228,14 +210,8 @@ def _check_link(v: Validator, at: str, params: dict[str, Any], *, nodes: int, en
                 'write delay = { distribution = "uniform", low_ms = 1, high_ms = 10 }',
                 entry=entry,
             )
-        dist = delay.get("distribution")
-        if dist not in DELAY_DISTRIBUTIONS:
-            v.fail(
-                f"{dk}.distribution",
-                f"unknown distribution {dist!r}{suggest(str(dist), tuple(DELAY_DISTRIBUTIONS))}",
-                f"use one of {', '.join(DELAY_DISTRIBUTIONS)}",
-                entry=entry,
-            )
+        dist = v.choice(f"{dk}.distribution", delay.get("distribution"),
+                        tuple(DELAY_DISTRIBUTIONS), what="distribution", entry=entry)
         keys = ("distribution", *DELAY_DISTRIBUTIONS[dist])
         for key in delay:
             if key not in keys:

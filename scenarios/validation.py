@@ -59,6 +59,17 @@ class Validator:
             self.fail(key, f"{value} is out of range", f"use {low} to {high}")
         return int(value)
 
+    def choice(self, key: str, value: Any, choices: Sequence[str], *, what: str,
+               entry: int | None = None) -> str:
+        """`value` must be one of `choices` (a fault, a shape, a workload...): a missing one
+        and an unknown one (with the closest name) each get their one-line error."""
+        if value is None:
+            self.fail(key, "missing", f"use one of {', '.join(choices)}", entry=entry)
+        if value not in choices:
+            self.fail(key, f"unknown {what} {value!r}{suggest(str(value), choices)}",
+                      f"use one of {', '.join(choices)}", entry=entry)
+        return str(value)
+
     def boolean(self, key: str, value: Any, *, entry: int | None = None) -> None:
         if not isinstance(value, bool):
             self.fail(

@@ -47,9 +47,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from checker.availability import availability
-from checker.replies import MALFORMED_REPLY, well_formed_replies
-
 from checker.history import Op
+from checker.replies import MALFORMED_REPLY, well_formed_replies
 from node.protocol import ERROR_NAMES, is_definite
 
 MALFORMED = MALFORMED_REPLY  # the prefix of the error of a reply that breaks the protocol

@@ -20,7 +20,6 @@ import random
 from typing import Any
 
 from checker.final_reads import final_reads
-
 from checker.history import Op
 from checker.result import compose
 from checker.setfull import set_full

@@ -10,7 +10,6 @@ import random
 from typing import Any
 
 from checker.echo import echo_equality
-
 from checker.history import Op
 from checker.result import compose
 from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field

@@ -10,10 +10,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from checker.unique_ids import unique_ids
-
 from checker.history import Op
 from checker.result import compose
+from checker.unique_ids import unique_ids
 from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field
 
 

@@ -14,7 +14,7 @@ import zmq
 from proxy_harness import NODES, WAIT_S, Peer
 
 from chaos.control import ProxyControl, open_proxy_control
-from chaos.supervisor import ProxyProcess, serve_proxy
+from chaos.processes import ProxyProcess, serve_proxy
 from node.wire import LINGER_MS, Socket, make_socket
 
 

@@ -21,7 +21,7 @@ from proxy_harness import NODES, WAIT_S, wait_stats
 
 from chaos.control import ProxyCommandError, ProxyControl, ProxyTimeoutError, open_proxy_control
 from chaos.faults import LinkFault, halves, one_way
-from chaos.supervisor import (
+from chaos.processes import (
     HarnessError,
     ProxyExitedError,
     ProxyProcess,
