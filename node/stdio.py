@@ -32,10 +32,8 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Any
 
 import trio
-import zmq
 
 from node import lifeline, wire
 from node.log import Logger
@@ -50,11 +48,15 @@ class Adapter:
     """The pumps between one DEALER and one child process (see the module docstring)."""
 
     def __init__(
-        self, node_id: str, sock: wire.Socket, process: subprocess.Popen[bytes], log: Logger
+        self,
+        node_id: str,
+        transport: wire.ZmqTransport,
+        process: subprocess.Popen[bytes],
+        log: Logger,
     ) -> None:
         assert process.stdin is not None and process.stdout is not None
         self.node_id = node_id
-        self.sock = sock
+        self.transport = transport
         self.process = process
         self.log = log
         self.stdin = trio.lowlevel.FdStream(os.dup(process.stdin.fileno()))
@@ -78,16 +80,16 @@ class Adapter:
         """Proxy -> CMD's stdin, one JSON line per message."""
         while True:
             try:
-                frames = await self.sock.receive()
+                _src, data = await self.transport.receive()
             except trio.EndOfChannel:
                 return
-            if len(frames) != 2:
-                self._malformed("proxy", f"expected 2 frames, got {len(frames)}", b"")
+            except wire.WireError as e:
+                self._malformed("proxy", str(e), b"")
                 continue
             try:
-                msg = wire.decode(frames[1])
+                msg = wire.decode(data)
             except wire.WireError as e:
-                self._malformed("proxy", str(e), frames[1])
+                self._malformed("proxy", str(e), data)
                 continue
             if msg["body"]["type"].startswith("chaos_"):
                 self.counts["chaos_dropped"] += 1
@@ -132,8 +134,8 @@ class Adapter:
             self._malformed("program", str(e), line)
             return
         try:
-            await self.sock.send([msg["dest"].encode(), wire.encode(msg)])
-        except zmq.ZMQError as e:
+            await self.transport.send(msg["dest"], wire.encode(msg))
+        except wire.SendError as e:
             self.log.warning("send_failed", dest=msg["dest"], error=str(e))
             return
         self.counts["from_program"] += 1
@@ -188,39 +190,35 @@ async def run_adapter(
     """Run CMD as node `node_id` until it exits or we are told to stop; return the exit code."""
     process = spawn(cmd)
     log.info("start", cmd=cmd, pid=process.pid, proxy=proxy, parent_pid=parent_pid)
-    ctx: zmq.Context[Any] = zmq.Context()
-    raw = wire.make_socket(ctx, zmq.DEALER, identity=node_id)
-    raw.connect(proxy)
-    sock = wire.Socket(raw)
-    adapter = Adapter(node_id, sock, process, log)
     exit_code = 0
     try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(sock.serve)
-            nursery.start_soon(adapter.to_program)
-            nursery.start_soon(adapter.from_program)
+        async with wire.open_node_transport(node_id, proxy) as transport:
+            adapter = Adapter(node_id, transport, process, log)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(adapter.to_program)
+                    nursery.start_soon(adapter.from_program)
 
-            async def watch_program() -> None:
-                nonlocal exit_code
-                exit_code = await adapter.wait_program_exit()
-                log.info("program_exited", code=exit_code)
-                with trio.move_on_after(DRAIN_S):
-                    await adapter.stdout_done.wait()
-                nursery.cancel_scope.cancel()
+                    async def watch_program() -> None:
+                        nonlocal exit_code
+                        exit_code = await adapter.wait_program_exit()
+                        log.info("program_exited", code=exit_code)
+                        with trio.move_on_after(DRAIN_S):
+                            await adapter.stdout_done.wait()
+                        nursery.cancel_scope.cancel()
 
-            async def watch_lifeline() -> None:
-                reason = await lifeline.wait_stop_reason(parent_pid, log)
-                log.info("stopping", reason=reason)
-                nursery.cancel_scope.cancel()
+                    async def watch_lifeline() -> None:
+                        reason = await lifeline.wait_stop_reason(parent_pid, log)
+                        log.info("stopping", reason=reason)
+                        nursery.cancel_scope.cancel()
 
-            nursery.start_soon(watch_program)
-            nursery.start_soon(watch_lifeline)
-        with trio.CancelScope(shield=True):
-            await adapter.stop_program()
+                    nursery.start_soon(watch_program)
+                    nursery.start_soon(watch_lifeline)
+                with trio.CancelScope(shield=True):
+                    await adapter.stop_program()
+            finally:
+                adapter.close()
     finally:
-        adapter.close()
-        sock.close()
-        ctx.term()
         if process.poll() is None:
             process.kill()
             process.wait()

@@ -62,6 +62,10 @@ class WireError(ValueError):
     """A message that is not a valid Maelstrom envelope."""
 
 
+class SendError(RuntimeError):
+    """ZeroMQ refused to send a message (the socket is closed, or its queue cannot take it)."""
+
+
 Message = dict[str, Any]
 
 
@@ -254,7 +258,11 @@ class ZmqTransport:
         self.sock = sock
 
     async def send(self, dest: str, data: bytes) -> None:
-        await self.sock.send([dest.encode(), data])
+        """Send `data` to `dest` through the proxy; raises `SendError` if zmq refuses."""
+        try:
+            await self.sock.send([dest.encode(), data])
+        except zmq.ZMQError as e:
+            raise SendError(f"cannot send to {dest}: {e}") from None
 
     async def receive(self) -> tuple[str, bytes]:
         """The next `(src, payload)`. Raises `WireError` for a frame that is not `[src, json]`
