@@ -58,7 +58,7 @@ class RunConfig:
     """Every parameter of one run; with the seed it is what `chaos replay` needs."""
 
     scenario: Scenario  # with the command line's overrides applied and validated
-    service: str | None
+    service: str | None  # the built-in service (the CLI fills in the workload's); None: node_cmd
     node_cmd: tuple[str, ...] | None
     bug: str | None
     seed: int
@@ -195,7 +195,8 @@ class Run:
         self.phase = "simulating"
         (self.run_dir / "nodes").mkdir(exist_ok=True)
         try:
-            result = simulate(scenario=c.scenario, service=c.service or c.workload, bug=c.bug,
+            assert c.service is not None, "a simulated run runs a built-in service"
+            result = simulate(scenario=c.scenario, service=c.service, bug=c.bug,
                               seed=c.seed, steps=steps, workload=self.workload,
                               history_path=self.run_dir / "history.jsonl",
                               log_dir=self.run_dir / "nodes")
@@ -209,7 +210,8 @@ class Run:
         c = self.config
         sc = c.scenario
         assert self.recorder is not None
-        service_argv = None if c.node_cmd else ["--service", c.service or c.workload]
+        assert (c.service is None) == (c.node_cmd is not None), "a service or a program"
+        service_argv = None if c.service is None else ["--service", c.service]
         async with Cluster(self.run_dir, c.node_ids, service_argv=service_argv,
                            node_cmd=c.node_cmd, seed=c.seed, epoch_ns=self.epoch_ns,
                            bug=c.bug) as cluster:
