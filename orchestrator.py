@@ -45,7 +45,7 @@ from checker.history import load_jsonl
 from checker.result import exit_code
 from scenarios.judge import judge
 from scenarios.schema import Scenario
-from scenarios.workloads import get_workload
+from scenarios.workloads import get_spec, get_workload
 
 __all__ = ["Cluster", "HarnessError", "Run", "RunConfig", "RunOutcome", "find_exception",
            "reproduce_command", "versions"]
@@ -300,8 +300,8 @@ def reproduce_command(c: RunConfig) -> str:
             "--rate", f"{c.rate:g}", "--concurrency", str(c.concurrency)]
     if c.node_cmd:
         argv += ["--node-cmd", " ".join(shlex.quote(a) for a in c.node_cmd)]
-    elif c.service and c.service != c.workload:
-        argv += ["--service", c.service]
+    elif c.service is not None and c.service != get_spec(c.workload).service:
+        argv += ["--service", c.service]  # not the workload's own: say which
     if c.bug:
         argv += ["--bug", c.bug]
     if c.simulate:
