@@ -5,7 +5,7 @@
             functools.partial(serve_proxy, run_dir, nodes=["n1", "n2", "n3"], seed=7,
                               epoch_ns=epoch_ns)
         )                                        # chaos.supervisor: the process
-        async with open_proxy_control(proxy.control) as control:
+        async with open_proxy_control(proxy.control, secret=proxy.secret) as control:
             await control.partition(halves(["n1", "n2", "n3"]))
             ...
             await control.heal()
@@ -18,6 +18,15 @@ Starting, watching and stopping the proxy process is `chaos.supervisor`'s (`serv
 `timeout_s` for the reply with the same `id`; a late reply to an earlier, timed-out request is
 discarded. A refusal raises `ProxyCommandError` carrying the proxy's message; silence raises
 `ProxyTimeoutError`. Both subclass `ProxyError`.
+
+The proxy admits only peers that present the run's secret: make `ProxyControl` from the run's
+context (`node.wire.authenticated_context(secret)`, as the cluster does), or give
+`open_proxy_control` the secret. Without it the handshake fails and every request times out.
+
+`wait_joined(node_id, joins_min=K)` polls the `joined` command until the node has connected
+and authenticated K times (once per start): the orchestrator sends `init` after it, once. A
+poll rather than a command that waits in the proxy, so that other requests (the nemesis's)
+never queue behind a slow node's start.
 
 The protocol is in docs/internals.md ("Proxy control protocol").
 """
@@ -33,9 +42,10 @@ import trio
 import zmq
 
 from chaos.faults import LinkFault, grudge_to_json
-from node.wire import LINGER_MS, Socket, make_socket
+from node.wire import LINGER_MS, Socket, authenticated_context, make_socket
 
 CONTROL_TIMEOUT_S = 5.0
+JOINED_POLL_S = 0.02  # how often `wait_joined` asks
 
 
 class ProxyError(RuntimeError):
@@ -149,16 +159,35 @@ class ProxyControl:
         """Ask the proxy to flush `messages.jsonl` and exit 0."""
         await self.request("shutdown", timeout_s=timeout_s)
 
+    async def joined(self, *, timeout_s: float | None = None) -> dict[str, int]:
+        """How many times each node (and the admin client `c0`) has connected and
+        authenticated; an id that never did is absent."""
+        reply = await self.request("joined", timeout_s=timeout_s)
+        joined: dict[str, int] = reply["joined"]
+        return joined
+
+    async def wait_joined(self, node_id: str, *, joins_min: int) -> None:
+        """Wait until `node_id` has joined at least `joins_min` times. No deadline of its own:
+        bound it with `trio.move_on_after`."""
+        # The proxy is another process: there is no event to wait on, so poll it.
+        while (await self.joined()).get(node_id, 0) < joins_min:  # noqa: ASYNC110
+            await trio.sleep(JOINED_POLL_S)
+
 
 @asynccontextmanager
 async def open_proxy_control(
     control_endpoint: str,
     *,
+    secret: str | None = None,
     timeout_s: float = CONTROL_TIMEOUT_S,
     ctx: zmq.Context[Any] | None = None,
 ) -> AsyncIterator[ProxyControl]:
-    """Connect a DEALER to the proxy's control socket for the duration of the block."""
-    control = ProxyControl(ctx or zmq.Context.instance(), control_endpoint, timeout_s=timeout_s)
+    """Connect a DEALER to the proxy's control socket for the duration of the block. With the
+    run's `secret` (and no `ctx`) it authenticates from a context of its own."""
+    own_ctx = authenticated_context(secret) if secret and ctx is None else None
+    control = ProxyControl(
+        own_ctx or ctx or zmq.Context.instance(), control_endpoint, timeout_s=timeout_s
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(control.serve)
@@ -172,3 +201,6 @@ async def open_proxy_control(
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
+    finally:
+        if own_ctx is not None:
+            own_ctx.term()

@@ -56,7 +56,12 @@ COUNTER_NAMES = (
     "overflow",
     "malformed",
     "control_errors",
+    "refused",  # connections that failed the run's login (strangers)
+    "forbidden",  # chaos_ control bodies from anyone but the admin client
 )
+# The orchestrator's admin client: it sends init, setup and chaos_ control, and its links are
+# never faulted (a dropped init would fail the run as a harness error, not test the system).
+ADMIN_ID = "c0"
 DELAY_MS_MAX = 60_000.0  # a limit on everything: no distribution holds a message longer
 REORDER_HOLD_MS_DEFAULT = 10.0
 DISTRIBUTIONS = ("constant", "uniform", "exponential", "normal")

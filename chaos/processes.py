@@ -9,6 +9,11 @@
   stops the proxy when cancelled, and raises `ProxyExitedError` if the proxy exits without
   `ProxyProcess.expect_exit()` having been called first. `start_proxy` is the same start
   without supervision, for callers that own the process.
+- The run's secret (`ProxyProcess.secret`, made here unless the caller brings one) reaches the
+  proxy in its environment (`CHAOS_RUN_SECRET`), never on its command line, which `ps` shows
+  to every user. Whoever talks to the proxy presents it (`node.wire.authenticated_context`).
+- Once the proxy has exited, however it ended (even SIGKILL, which runs none of its code),
+  `ProxyProcess.stop()` removes its control socket file from the run directory.
 
 The nodes are supervised by `chaos.supervisor.Cluster`, which uses these.
 """
@@ -18,22 +23,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import psutil
 import trio
 
+from node.wire import SECRET_ENV
+
 READY_TIMEOUT_S = 10.0  # the proxy's ready line
 READY_LINE_MAX = 64 * 1024  # bytes of stdout read while waiting for the ready line
 STOP_GRACE_S = 3.0  # SIGTERM to SIGKILL, for every process of a run
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 16_384
+SECRET_BYTES = 32  # entropy of a run's secret
+CONTROL_SOCKET_NAME = "proxy.sock"  # the proxy's control socket in the run directory
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -144,6 +155,7 @@ class ProxyProcess:
     control: str
     pid: int
     log_path: Path
+    secret: str = field(repr=False)  # the run's secret: never in a log or a traceback
     exit_expected: bool = False
 
     def expect_exit(self) -> None:
@@ -152,10 +164,22 @@ class ProxyProcess:
         self.exit_expected = True
 
     async def stop(self, *, grace_s: float = STOP_GRACE_S) -> int:
-        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code. Idempotent."""
+        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code, once the control
+        socket file is gone too. Idempotent."""
         self.expect_exit()
         await stop_processes([self.process], grace_s=grace_s)
-        return await self.process.wait()
+        code = await self.process.wait()
+        if self.control.startswith("ipc:///"):  # an abstract socket leaves no file
+            remove_socket_file(Path(self.control.removeprefix("ipc://")))
+        return code
+
+
+def remove_socket_file(path: Path) -> None:
+    """Remove a unix socket file a dead process left behind (the proxy removes its own when it
+    exits cleanly; a SIGKILL gives it no chance). Anything that is not a socket stays."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
 
 
 def proxy_command(
@@ -175,21 +199,24 @@ async def start_proxy(
     epoch_ns: int,
     parent_pid: int | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    secret: str | None = None,
 ) -> ProxyProcess:
     """Start the proxy and wait for its ready line. The caller must `stop()` it.
 
-    `parent_pid` defaults to this process. Raises `ProxyStartError`, with the tail of
-    `RUN_DIR/proxy.log`, if the proxy exits first or is not ready within `ready_timeout_s`.
+    `parent_pid` defaults to this process; `secret` (the run's) to a fresh one, handed back as
+    `ProxyProcess.secret`. Raises `ProxyStartError`, with the tail of `RUN_DIR/proxy.log`, if
+    the proxy exits first or is not ready within `ready_timeout_s`.
     """
     run_dir = Path(run_dir)
     log_path = run_dir / "proxy.log"
+    secret = secret or make_secret()
     command = proxy_command(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
                             parent_pid=os.getpid() if parent_pid is None else parent_pid)
     try:
         with log_path.open("ab") as log:
             process = await trio.lowlevel.open_process(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True,
+                start_new_session=True, env=child_env(secret),
             )
     except OSError as e:
         raise ProxyStartError(f"the proxy could not start: {e}") from None
@@ -215,7 +242,7 @@ async def start_proxy(
             ready = json.loads(line.split(b"\n", 1)[0])
             handle = ProxyProcess(process=process, endpoint=str(ready["endpoint"]),
                                   control=str(ready["control"]), pid=int(ready["pid"]),
-                                  log_path=log_path)
+                                  log_path=log_path, secret=secret)
         except (ValueError, KeyError, TypeError) as e:
             raise ProxyStartError(
                 f"the proxy's ready line is not understood ({e}): {line!r}"
@@ -227,7 +254,18 @@ async def start_proxy(
             if process.returncode is None:
                 process.kill()
             await process.wait()
+            remove_socket_file(run_dir / CONTROL_SOCKET_NAME)
         raise
+
+
+def make_secret() -> str:
+    """A fresh secret for one run."""
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def child_env(secret: str) -> dict[str, str]:
+    """The environment for a process of the run: ours, plus the run's secret."""
+    return {**os.environ, SECRET_ENV: secret}
 
 
 async def serve_proxy(
@@ -239,15 +277,18 @@ async def serve_proxy(
     parent_pid: int | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     stop_grace_s: float = STOP_GRACE_S,
+    secret: str | None = None,
     task_status: trio.TaskStatus[ProxyProcess] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy for as long as this task runs; use with `await nursery.start(...)`.
 
     Returns when the proxy exits after `expect_exit()` (then a `shutdown` command); raises
     `ProxyExitedError` with the tail of its log if it exits otherwise; stops it when cancelled.
+    Either way its control socket file is gone by then.
     """
     proxy = await start_proxy(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
-                              parent_pid=parent_pid, ready_timeout_s=ready_timeout_s)
+                              parent_pid=parent_pid, ready_timeout_s=ready_timeout_s,
+                              secret=secret)
     try:
         task_status.started(proxy)
         code = await proxy.process.wait()

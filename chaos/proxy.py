@@ -2,17 +2,51 @@
 
     python -m chaos.proxy --run-dir DIR --parent-pid PID --epoch-ns N --seed S --nodes n1,n2,n3
 
-It binds a data ROUTER on `tcp://127.0.0.1:<ephemeral>` and a control ROUTER on
+It reads the run's secret from the environment variable `CHAOS_RUN_SECRET` (exit 2 without
+it), binds a data ROUTER on `tcp://127.0.0.1:<ephemeral>` and a control ROUTER on
 `ipc://DIR/proxy.sock` (an abstract `ipc://@chaos-proxy-...` when that path is too long for a
 unix socket), prints one ready line `{"event": "ready", "endpoint": ..., "control": ..., "pid":
 ...}` on stdout, writes the same object to `DIR/proxy.json`, and forwards until SIGTERM, SIGINT,
 a `shutdown` command, or its parent's death. docs/internals.md is the contract; this docstring
 explains how the proxy keeps it.
 
+## Who may join
+Only the run's own processes: every peer must authenticate with ZeroMQ's PLAIN mechanism, user
+name = its id, password = the run's secret, which the orchestrator hands its children in the
+environment (never on a command line). Both ROUTERs are PLAIN servers, and the proxy answers
+their ZAP requests (RFC 27) itself, on an `inproc://zeromq.zap.01` ROUTER polled in the same
+loop as everything else (no thread). It admits on the data socket the secret with a user name
+that is a node of the run or a client id (`c<N>`), and on the control socket the secret. A peer
+without the secret (or speaking no mechanism at all) fails the handshake, before the ROUTER has
+seen it: it can neither send nor receive, and it is counted as `refused` (a socket monitor, also
+polled in the loop, sees every failed handshake).
+
+The ZAP request does not carry the peer's routing id (its "identity" frame is the server's own;
+the peer sends its routing id only after ZAP, in the handshake's last step), so ZAP alone could
+not stop an authenticated peer from claiming another's routing id and, with `ROUTER_HANDOVER`,
+cutting that peer off. So the routing id is not the name any more (a documented deviation from
+DESIGN.md's "routing id = node id, ROUTER_HANDOVER"): authenticated peers set no routing id, the
+ROUTER gives every connection its own (a zero byte and 4 more, which no peer may choose), and the
+proxy names a connection by the user name ZAP approved, read once from the first message's
+`User-Id` metadata. Names map to the newest connection that authenticated as them: a restarted
+node takes its id back by authenticating, and nothing else can take it. A node announces itself
+with one empty frame (`node.wire.JOIN_FRAME`); the `joined` command counts each node's
+connections, so the orchestrator sends `init` once it knows the node is there, and only once.
+
+## Control bodies
+Message bodies whose `type` starts with `chaos_` (clock skew, and the like) are control: they are
+forwarded only from the orchestrator's admin client (`c0`) or back to it (a node's reply). The
+check stays off the JSON parser for ordinary traffic: only a body that contains `"chaos_` or a
+backslash-u escape (which could spell it) is parsed, and one whose type starts with `chaos_` from
+anyone else is dropped, counted as `forbidden` and logged. The admin client's messages (`init`,
+`topology`, `chaos_*`) are the harness's control plane, not the system's network: no link fault
+applies to them, so the single `init` a node gets cannot be lost to a fault the nemesis set.
+
 ## Routing
-A node's DEALER sends `[dest, body]`; the ROUTER receives `[sender, dest, body]` and sends
-`[dest, sender, body]`, so the receiver sees `[src, body]`. Routing never parses JSON. The only
-look at the body is a check that it is shaped like a JSON object (`{...}`) and two bounded
+A node's DEALER sends `[dest, body]`; the ROUTER receives `[connection, dest, body]` and the
+proxy sends `[dest's connection, sender's name, body]`, so the receiver sees `[src, body]`.
+Routing never parses JSON (the control check above aside). The only other look at the body is
+a check that it is shaped like a JSON object (`{...}`) and two bounded
 regular-expression scans that pick `"type"` and `"msg_id"` out for `messages.jsonl`. These are
 a log, not a parse: on a body with a nested `"type"` key before the body's own, the log may name
 the nested one. A body that looks like an object but is not valid JSON is forwarded, and the
@@ -63,7 +97,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import heapq
+import hmac
 import json
 import os
 import random
@@ -79,8 +115,10 @@ from types import FrameType
 from typing import Any, TextIO
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from chaos.faults import (
+    ADMIN_ID,
     COUNTER_NAMES,
     DELIVER_NOW,
     FaultTable,
@@ -90,7 +128,7 @@ from chaos.faults import (
     grudge_to_json,
     parse_rules,
 )
-from node.wire import LINGER_MS, make_socket
+from node.wire import JOIN_FRAME, LINGER_MS, SECRET_ENV, make_socket
 
 PROXY_HWM = 1_000_000  # high: a full queue is a counted loss, but it should take a real stall
 BATCH_MAX = 1000  # messages drained per wake-up before timers and control get a turn
@@ -102,9 +140,19 @@ ID_CACHE_MAX = 100_000
 LINK_STATS_MAX = 10_000  # distinct links with their own counters; the rest share "other"
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 PR_SET_PDEATHSIG = 1
+PEERS_MAX = 200_000  # connections remembered; beyond it clients' are forgotten (they re-auth)
+REFUSED_LOG_MAX = 20  # refusals logged one by one; after that one line per 1000
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq sends ZAP requests (RFC 27)
+ZAP_DATA, ZAP_CONTROL = b"data", b"control"  # ZAP domains of the two ROUTERs
+HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"\\\x00-\x1f]{1,100})"')
 _MSG_ID = re.compile(rb'"msg_id"\s*:\s*(\d{1,19})\b')
+_CLIENT_ID = re.compile(r"c[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +170,8 @@ class ProxyStatistics:
     overflow: int = 0
     malformed: int = 0
     control_errors: int = 0
+    refused: int = 0  # handshakes failed: peers without the run's secret
+    forbidden: int = 0  # `chaos_` bodies not from the orchestrator, dropped
     pending: int = 0
     links: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -169,7 +219,10 @@ class Proxy:
         seed: int,
         epoch_ns: int,
         parent_pid: int | None,
+        secret: str,
     ) -> None:
+        if not secret:
+            raise ValueError("the run's secret must not be empty")
         self.run_dir = run_dir
         self.nodes = tuple(nodes)
         self.epoch_ns = epoch_ns
@@ -184,21 +237,36 @@ class Proxy:
         self._stop = False
         self._ids: dict[bytes, tuple[str, str] | None] = {}
         self._links: dict[tuple[str, str], list[int]] = {}
-        self._counts = dict.fromkeys(
-            COUNTER_NAMES,
-            0,
-        )
+        self._counts = dict.fromkeys(COUNTER_NAMES, 0)
+        self._secret = secret.encode()
+        self._node_set = frozenset(self.nodes)
+        # Connections and names (see "Who may join"): routing id -> (name as bytes, name, name
+        # as JSON), and name -> the routing id of its newest connection.
+        self._peers: dict[bytes, tuple[bytes, str, str]] = {}
+        self._routes: dict[bytes, bytes] = {}
+        self._joins: dict[str, int] = {}  # node (or admin) -> connections it authenticated
+        self._refusals_logged = 0
         self.log = MessageLog(run_dir / "messages.jsonl")
 
+        # The ZAP handler first: libzmq asks it about every handshake on the sockets below.
+        self.zap = make_socket(ctx, zmq.ROUTER, hwm=PROXY_HWM, linger_ms=LINGER_MS)
+        self.zap.bind(ZAP_ENDPOINT)
         self.data = make_socket(ctx, zmq.ROUTER, hwm=PROXY_HWM, linger_ms=LINGER_MS)
         self.data.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.data.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.data.setsockopt(zmq.PLAIN_SERVER, 1)
+        self.data.setsockopt(zmq.ZAP_DOMAIN, ZAP_DATA)
+        self.data_monitor = self.data.get_monitor_socket(HANDSHAKE_FAILED)
         port = self.data.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.control = make_socket(ctx, zmq.ROUTER, hwm=PROXY_HWM, linger_ms=LINGER_MS)
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.control.setsockopt(zmq.PLAIN_SERVER, 1)
+        self.control.setsockopt(zmq.ZAP_DOMAIN, ZAP_CONTROL)
+        self.control_monitor = self.control.get_monitor_socket(HANDSHAKE_FAILED)
         self.control_endpoint = _control_endpoint(run_dir)
         self.control.bind(self.control_endpoint)
+        if self.control_endpoint.startswith("ipc:///"):  # only the user may even connect
+            Path(self.control_endpoint.removeprefix("ipc://")).chmod(0o600)
 
     # ----------------------------------------------------------------------------------------
     # statistics
@@ -230,6 +298,9 @@ class Proxy:
         poller = zmq.Poller()
         poller.register(self.data, zmq.POLLIN)
         poller.register(self.control, zmq.POLLIN)
+        poller.register(self.zap, zmq.POLLIN)
+        poller.register(self.data_monitor, zmq.POLLIN)
+        poller.register(self.control_monitor, zmq.POLLIN)
         next_flush_ns = time.monotonic_ns() + FLUSH_INTERVAL_NS
         next_parent_check_ns = 0
         while not self._stop:
@@ -251,6 +322,12 @@ class Proxy:
             except zmq.ZMQError as e:  # pragma: no cover - EINTR is retried by pyzmq
                 _log(f"poll failed: {e}")
                 continue
+            if self.zap in ready:
+                self._drain_zap()
+            if self.data_monitor in ready:
+                self._drain_monitor(self.data_monitor, "data")
+            if self.control_monitor in ready:
+                self._drain_monitor(self.control_monitor, "control")
             if self.data in ready:
                 self._drain_data()
             if self._pending:
@@ -260,13 +337,58 @@ class Proxy:
         self.log.flush()
 
     def _drain_data(self) -> None:
-        recv = self.data.recv_multipart
+        # recv_multipart by hand: a connection's first message is read with its metadata.
+        sock = self.data
+        recv = sock.recv
+        more = functools.partial(sock.getsockopt, zmq.RCVMORE)  # not `rcvmore`: a slow lookup
+        peers = self._peers
         for _ in range(BATCH_MAX):
             try:
-                frames = recv(zmq.NOBLOCK)
+                routing_id = recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._on_message(frames)
+            frames = [routing_id]
+            peer = peers.get(routing_id)
+            if peer is None:  # a new connection: who did it authenticate as?
+                first = recv(copy=False)  # a ROUTER message has at least two frames
+                frames.append(first.bytes)
+                peer = self._authenticated(routing_id, first)
+            while more():
+                frames.append(recv())
+            if peer is not None:
+                self._on_message(peer, frames)
+
+    def _authenticated(self, routing_id: bytes, frame: zmq.Frame) -> tuple[bytes, str, str] | None:
+        """Name a new connection by the user name ZAP approved for it (its `User-Id`)."""
+        try:
+            name = str(frame.get("User-Id"))
+        except zmq.ZMQError:  # no such property: not authenticated
+            name = ""
+        if not self._is_member(name):  # cannot happen while ZAP guards the socket; be sure
+            self._counts["refused"] += 1
+            self._log_refusal(f"a message from a connection authenticated as {name!r}")
+            return None
+        if len(self._peers) >= PEERS_MAX:
+            self._forget_clients()
+        name_bytes = name.encode()
+        peer = (name_bytes, name, json.dumps(name))
+        self._peers[routing_id] = peer
+        self._routes[name_bytes] = routing_id
+        if name in self._node_set or name == ADMIN_ID:
+            joins = self._joins[name] = self._joins.get(name, 0) + 1
+            _log(f"{name} joined (connection {joins})")
+        return peer
+
+    def _is_member(self, name: str) -> bool:
+        """A node of this run, or a client id (`c0`, `c1`, ...)."""
+        return name in self._node_set or _CLIENT_ID.fullmatch(name) is not None
+
+    def _forget_clients(self) -> None:
+        """Bound memory: keep only the nodes' (and the admin's) current connections. A client
+        forgotten while connected is named again from its next message."""
+        keep = {self._routes[n.encode()] for n in self._joins if n.encode() in self._routes}
+        self._peers = {rid: p for rid, p in self._peers.items() if rid in keep}
+        self._routes = {p[0]: rid for rid, p in self._peers.items()}
 
     def _id(self, raw: bytes) -> tuple[str, str] | None:
         """(id, id as a JSON string) for a routing frame, or None when it is not a valid id."""
@@ -284,27 +406,39 @@ class Proxy:
         self._ids[raw] = value
         return value
 
-    def _on_message(self, frames: list[bytes]) -> None:
+    def _on_message(self, peer: tuple[bytes, str, str], frames: list[bytes]) -> None:
         now = time.monotonic_ns()
         if len(frames) != 3:
+            if len(frames) == 2 and frames[1] == JOIN_FRAME:
+                return  # a node announcing itself: `_authenticated` counted the join
             self._malformed(
-                frames, now, f"expected 3 frames [sender, dest, body], got {len(frames)}"
+                peer, frames, now, f"expected 3 frames [sender, dest, body], got {len(frames)}"
             )
             return
-        sender, dest, body = frames
-        src_id = self._id(sender)
+        _, dest, body = frames
+        sender, src, src_json = peer
         dest_id = self._id(dest)
-        if src_id is None or dest_id is None or body[:1] != b"{" or body[-1:] != b"}":
-            which = "sender" if src_id is None else "dest" if dest_id is None else "body"
-            self._malformed(frames, now, f"bad {which} frame")
+        if dest_id is None or body[:1] != b"{" or body[-1:] != b"}":
+            which = "dest" if dest_id is None else "body"
+            self._malformed(peer, frames, now, f"bad {which} frame")
+            return
+        dst, dst_json = dest_id
+        if (
+            (b'"chaos_' in body or b"\\u" in body)
+            and src != ADMIN_ID
+            and dst != ADMIN_ID
+            and _is_control(body)
+        ):
+            self._forbidden(src, dst, self._head(src_json, dst_json, body), now)
             return
         counts = self._counts
         counts["received"] += 1
-        src, src_json = src_id
-        dst, dst_json = dest_id
         self._link(src, dst)[0] += 1
         table = self.table
-        fate = table.fate(src, dst, self.rng) if table.rules else DELIVER_NOW
+        if table.rules and src != ADMIN_ID and dst != ADMIN_ID:
+            fate = table.fate(src, dst, self.rng)
+        else:
+            fate = DELIVER_NOW
         head = self._head(src_json, dst_json, body)
         if fate is DELIVER_NOW:
             self._deliver(dest, sender, body, src, dst, head, now, now, "delivered", "")
@@ -367,8 +501,12 @@ class Proxy:
         if self._blocked and (src, dst) in self._blocked:
             self._lose("partitioned", src, dst, head, received_ns, now, extra)
             return
+        routing_id = self._routes.get(dest)  # looked up now: the node may have restarted
+        if routing_id is None:  # never joined
+            self._lose("unroutable", src, dst, head, received_ns, now, extra)
+            return
         try:
-            self.data.send_multipart([dest, sender, body], zmq.NOBLOCK)
+            self.data.send_multipart([routing_id, sender, body], zmq.NOBLOCK)
         except zmq.Again:
             self._lose("overflow", src, dst, head, received_ns, now, extra)
             return
@@ -396,17 +534,93 @@ class Proxy:
             f"{extra}}}\n"
         )
 
-    def _malformed(self, frames: list[bytes], now: int, reason: str) -> None:
+    def _malformed(
+        self, peer: tuple[bytes, str, str], frames: list[bytes], now: int, reason: str
+    ) -> None:
         self._counts["malformed"] += 1
-        line: dict[str, Any] = {"time": now - self.epoch_ns, "fate": "malformed"}
-        # With a wrong frame count, the second frame need not be a destination: name only src.
-        for key, index in (("src", 0), ("dest", 1))[: 2 if len(frames) == 3 else 1]:
-            ident = self._id(frames[index]) if len(frames) > index else None
-            if ident is not None:
-                line[key] = ident[0]
+        line: dict[str, Any] = {"time": now - self.epoch_ns, "fate": "malformed", "src": peer[1]}
+        # With a wrong frame count, the second frame need not be a destination.
+        ident = self._id(frames[1]) if len(frames) == 3 else None
+        if ident is not None:
+            line["dest"] = ident[0]
         line["frames"] = len(frames)
         line["reason"] = reason
         self.log.append(json.dumps(line) + "\n")
+
+    def _forbidden(self, src: str, dst: str, head: str, now: int) -> None:
+        self._counts["forbidden"] += 1
+        self.log.append(f'{{"time":{now - self.epoch_ns},{head}"fate":"forbidden"}}\n')
+        if self._counts["forbidden"] <= REFUSED_LOG_MAX or self._counts["forbidden"] % 1000 == 0:
+            _log(
+                f"forbidden: a chaos_ body from {src} to {dst} (only {ADMIN_ID}, the "
+                f"orchestrator, sends control); {self._counts['forbidden']} so far"
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # who may join: ZAP and the handshake monitors
+
+    def _drain_zap(self) -> None:
+        for _ in range(BATCH_MAX):
+            try:
+                frames = self.zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                split = frames.index(b"") + 1
+            except ValueError:
+                continue  # not a ZAP request: nobody to answer
+            envelope, request = frames[:split], frames[split:]
+            if len(request) < 2:
+                continue
+            status, text, user = self._zap_decide(request)
+            reply = [*envelope, b"1.0", request[1], status, text.encode(), user, b""]
+            try:
+                self.zap.send_multipart(reply, zmq.NOBLOCK)
+            except zmq.ZMQError as e:
+                _log(f"ZAP reply lost: {e}")
+
+    def _zap_decide(self, request: list[bytes]) -> tuple[bytes, str, bytes]:
+        """(status code, status text, user id) for one ZAP request (RFC 27)."""
+        if len(request) < 6 or request[0] != b"1.0":
+            return b"500", "not a ZAP 1.0 request", b""
+        domain, address, mechanism, credentials = request[2], request[3], request[5], request[6:]
+        where = address.decode(errors="replace")
+        if mechanism != b"PLAIN" or len(credentials) != 2:
+            self._log_refusal(f"{where}: {mechanism.decode(errors='replace')} without PLAIN")
+            return b"400", "the run's PLAIN credentials are required", b""
+        username, password = credentials
+        name = username.decode(errors="replace")
+        if not hmac.compare_digest(password, self._secret):
+            self._log_refusal(f"{where} as {name!r}: not the run's secret")
+            return b"400", "not the run's secret", b""
+        if domain == ZAP_CONTROL:
+            return b"200", "OK", b"control"
+        if domain != ZAP_DATA or not self._is_member(name):
+            self._log_refusal(f"{where} as {name!r}: not a node of this run nor a client id")
+            return b"400", "not a node of this run nor a client id", b""
+        return b"200", "OK", username
+
+    def _drain_monitor(self, monitor: zmq.Socket[Any], which: str) -> None:
+        for _ in range(BATCH_MAX):
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if event["event"] & HANDSHAKE_FAILED:
+                self._counts["refused"] += 1
+                if event["event"] != zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # ZAP logged those
+                    why = (
+                        "it offered no credentials (mechanism mismatch)"
+                        if event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                        else f"{zmq.Event(event['event']).name}, {int(event['value']):#x}"
+                    )
+                    self._log_refusal(f"a peer on the {which} socket failed the handshake: {why}")
+
+    def _log_refusal(self, what: str) -> None:
+        self._refusals_logged += 1
+        n = self._refusals_logged
+        if n <= REFUSED_LOG_MAX or n % 1000 == 0:
+            _log(f"refused: {what} (refusal log line {n})")
 
     # ----------------------------------------------------------------------------------------
     # control
@@ -457,6 +671,7 @@ class Proxy:
             "link_faults": {"faults", "clients"},
             "heal": set(),
             "stats": set(),
+            "joined": set(),
             "shutdown": set(),
         }
         if cmd not in allowed:
@@ -486,6 +701,8 @@ class Proxy:
             _log("heal")
         elif cmd == "stats":
             return {"stats": self.statistics().to_json()}
+        elif cmd == "joined":
+            return {"joined": dict(self._joins)}
         elif cmd == "shutdown":
             _log("shutdown requested")
             self._stop = True
@@ -493,10 +710,23 @@ class Proxy:
 
     def close(self) -> None:
         self.log.close()
-        self.data.close(linger=LINGER_MS)
-        self.control.close(linger=LINGER_MS)
+        for sock in (self.data, self.control):
+            sock.disable_monitor()
+        for sock in (self.data_monitor, self.control_monitor, self.data, self.control, self.zap):
+            sock.close(linger=LINGER_MS)
         if self.control_endpoint.startswith("ipc:///"):
             Path(self.control_endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+
+
+def _is_control(body: bytes) -> bool:
+    """Whether a body's `type` starts with `chaos_`, as the receiver's codec will read it."""
+    try:
+        msg = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON: the receiver rejects it
+        return False
+    inner = msg.get("body") if isinstance(msg, dict) else None
+    kind = inner.get("type") if isinstance(inner, dict) else None
+    return isinstance(kind, str) and kind.startswith("chaos_")
 
 
 def _control_endpoint(run_dir: Path) -> str:
@@ -545,6 +775,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.nodes = nodes
     if not args.run_dir.is_dir():
         parser.error(f"--run-dir: {args.run_dir} is not a directory; create it first")
+    args.secret = os.environ.pop(SECRET_ENV, "")
+    if not args.secret:
+        parser.error(
+            f"{SECRET_ENV} is not set: the proxy admits only peers that present the run's "
+            "secret; set it in the environment (the orchestrator does), never on the command line"
+        )
     return args
 
 
@@ -562,6 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         epoch_ns=args.epoch_ns,
         parent_pid=args.parent_pid,
+        secret=args.secret,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -595,7 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = proxy.statistics()
     _log(
         f"exit: received {stats.received}, delivered {stats.delivered}, dropped {stats.dropped}, "
-        f"partitioned {stats.partitioned}, malformed {stats.malformed}"
+        f"partitioned {stats.partitioned}, malformed {stats.malformed}, refused {stats.refused}, "
+        f"forbidden {stats.forbidden}"
     )
     return 0
 

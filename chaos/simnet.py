@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from chaos.faults import (
+    ADMIN_ID,
     COUNTER_NAMES,
     DELIVER_NOW,
     FaultTable,
@@ -110,7 +111,8 @@ class SimNetwork:
         counts["received"] += 1
         self._link(src, dest)[0] += 1
         table = self.table
-        fate = table.fate(src, dest, self._fault_rng) if table.rules else DELIVER_NOW
+        is_faulted = table.rules and src != ADMIN_ID and dest != ADMIN_ID  # as the proxy
+        fate = table.fate(src, dest, self._fault_rng) if is_faulted else DELIVER_NOW
         if fate is DELIVER_NOW:
             self._forward(src, dest, data)
             return

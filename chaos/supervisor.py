@@ -15,6 +15,18 @@ process change asserts the state it starts from (TigerBeetle's supervisor does t
 The proxy is started and watched by the one proxy supervisor, `chaos.processes.serve_proxy`;
 the generic process helpers (stop, reap, log tails, `HarnessError`) live there too.
 
+Only the run's own processes join its network: the cluster makes the run's secret, gives it to
+the proxy and to every node in their environment (`CHAOS_RUN_SECRET`, never on a command line),
+and keeps it in its own zmq context (`ctx`, from `node.wire.authenticated_context`), so every
+socket made from `ctx` (the admin client `c0`, the workload's clients, the control client)
+authenticates with it.
+
+A node gets exactly one `init` per start, however slowly it starts (Maelstrom sends one, and a
+program may answer a second with an error): the cluster waits until the proxy reports that
+the new process has joined (`ProxyControl.wait_joined`, within `JOIN_TIMEOUT_S`), then sends
+`init` once and waits up to `INIT_TIMEOUT_S` for `init_ok`. A node that exits meanwhile fails
+the start at once.
+
 Nothing outlives a run, whichever way it ends:
 - normal end, failure, Ctrl-C, SIGTERM: `Cluster.__aexit__` asks the proxy to shut down, resumes
   paused processes, asks every process to stop (SIGTERM), and kills the group of any that has
@@ -52,17 +64,20 @@ from chaos.processes import (
     STOP_GRACE_S,
     HarnessError,
     ProxyProcess,
+    child_env,
     descendants,
     find_exception,
     log_tail,
+    make_secret,
     reap,
     serve_proxy,
     signal_group,
     stop_processes,
 )
+from node.wire import authenticated_context
 
 INIT_TIMEOUT_S = 10.0  # PROTOCOL.md: init_ok within 10 s or the run fails as a harness error
-INIT_RETRY_S = 0.2  # the node may not be connected to the proxy yet
+JOIN_TIMEOUT_S = 10.0  # from spawning a node to its connection to the proxy
 SETUP_TIMEOUT_S = 5.0
 
 __all__ = ["Cluster", "HarnessError", "NodeProcess", "NodeState", "find_exception"]
@@ -87,6 +102,7 @@ class NodeProcess:
     log_file: IO[bytes] | None = None
     starts: int = 0
     exited: trio.Event = field(default_factory=trio.Event)
+    start_scope: trio.CancelScope | None = None  # cancelled when the process exits mid-start
 
 
 class Cluster:
@@ -117,7 +133,8 @@ class Cluster:
         self.epoch_ns = epoch_ns
         self.bug = bug
         self.nodes = {nid: NodeProcess(nid) for nid in self.node_ids}
-        self.ctx: zmq.Context[Any] = zmq.Context()
+        self._secret = make_secret()  # the run's: only its own processes join its network
+        self.ctx: zmq.Context[Any] = authenticated_context(self._secret)
         self.proxy: ProxyProcess | None = None
         self.control: ProxyControl | None = None
         self._admin: RpcClient | None = None
@@ -166,7 +183,7 @@ class Cluster:
         assert self._nursery is not None
         self.proxy = await self._nursery.start(functools.partial(
             serve_proxy, self.run_dir, nodes=self.node_ids, seed=self.seed,
-            epoch_ns=self.epoch_ns, parent_pid=os.getpid(),
+            epoch_ns=self.epoch_ns, parent_pid=os.getpid(), secret=self._secret,
         ))
         self.control = ProxyControl(self.ctx, self.proxy.control)
         await self._nursery.start(self.control.serve)
@@ -213,12 +230,12 @@ class Cluster:
     def node_argv(self, node_id: str) -> list[str]:
         data_dir = self.run_dir / "nodes" / node_id
         common = ["--id", node_id, "--proxy", self.endpoint, "--run-dir", str(self.run_dir),
-                  "--parent-pid", str(os.getpid())]
+                  "--parent-pid", str(os.getpid()), "--epoch-ns", str(self.epoch_ns)]
         if self.node_cmd is not None:
             return [sys.executable, "-m", "node.stdio", *common, "--", *self.node_cmd]
         assert self.service_argv is not None
         argv = [sys.executable, "-m", "node", *common, "--data", str(data_dir),
-                "--seed", str(self.seed), "--epoch-ns", str(self.epoch_ns), *self.service_argv]
+                "--seed", str(self.seed), *self.service_argv]
         if self.bug:
             argv += ["--bug", self.bug]
         return argv
@@ -228,47 +245,62 @@ class Cluster:
         node = self.nodes[node_id]
         assert node.state is NodeState.STOPPED, f"{node_id} is {node.state.value}, not stopped"
         assert self._nursery is not None
+        assert self.control is not None
         node.state = NodeState.STARTING
         (self.run_dir / "nodes" / node_id).mkdir(parents=True, exist_ok=True)
         node.log_path = self.run_dir / "nodes" / f"{node_id}.log"
         if node.log_file is None:
             node.log_file = open(node.log_path, "ab")  # noqa: SIM115, ASYNC230 - closed in _aclose
+        # Counted before the spawn, so that the join we wait for is this process's.
+        joins = (await self._proxy_call(self.control.joined())).get(node_id, 0)
         try:
             node.process = await trio.lowlevel.open_process(
                 self.node_argv(node_id), stdin=subprocess.DEVNULL, stdout=node.log_file,
-                stderr=node.log_file, start_new_session=True,
+                stderr=node.log_file, start_new_session=True, env=child_env(self._secret),
             )
         except OSError as e:
             raise HarnessError(f"node {node_id} could not start: {e}") from None
         node.starts += 1
         node.exited = trio.Event()
         self._nursery.start_soon(self._watch_node, node, node.process)
-        await self._init_node(node)
+        await self._init_node(node, joins_min=joins + 1)
         node.state = NodeState.RUNNING
 
-    async def _init_node(self, node: NodeProcess) -> None:
+    async def _init_node(self, node: NodeProcess, *, joins_min: int) -> None:
+        """Wait until the new process has joined the proxy, then send `init` once."""
         assert self._admin is not None
-        body = {"type": "init", "node_id": node.node_id, "node_ids": self.node_ids}
-        with trio.move_on_after(INIT_TIMEOUT_S):
-            while not node.exited.is_set():
+        assert self.control is not None
+        nid = node.node_id
+        try:
+            with trio.CancelScope() as node.start_scope:  # `_watch_node` cancels it on an exit
+                if node.exited.is_set():
+                    node.start_scope.cancel()
+                with trio.move_on_after(JOIN_TIMEOUT_S) as joining:
+                    await self._proxy_call(self.control.wait_joined(nid, joins_min=joins_min))
+                if joining.cancelled_caught:
+                    raise HarnessError(f"node {nid} did not connect to the proxy within "
+                                       f"{JOIN_TIMEOUT_S:g} s of its start; {_log_note(node)}")
+                body = {"type": "init", "node_id": nid, "node_ids": self.node_ids}
                 try:
-                    reply = await self._admin.call(node.node_id, body, timeout_s=INIT_RETRY_S)
+                    reply = await self._admin.call(nid, body, timeout_s=INIT_TIMEOUT_S)
                 except RequestTimeout:
-                    continue
-                if reply.get("type") == "init_ok":
-                    return
-                raise HarnessError(f"node {node.node_id} answered init with {reply!r}, not "
-                                   f"init_ok; {_log_note(node)}")
-        if node.exited.is_set():
-            code = node.process.returncode if node.process else None
-            why = f"exited with code {code} before answering init"
-        else:
-            why = f"did not answer init within {INIT_TIMEOUT_S:g} s"
-        raise HarnessError(f"node {node.node_id} {why}; {_log_note(node)}")
+                    raise HarnessError(f"node {nid} did not answer init within "
+                                       f"{INIT_TIMEOUT_S:g} s; {_log_note(node)}") from None
+                if reply.get("type") != "init_ok":
+                    raise HarnessError(f"node {nid} answered init with {reply!r}, not "
+                                       f"init_ok; {_log_note(node)}")
+                return
+        finally:
+            node.start_scope = None
+        code = node.process.returncode if node.process else None
+        raise HarnessError(f"node {nid} exited with code {code} before answering init; "
+                           f"{_log_note(node)}")
 
     async def _watch_node(self, node: NodeProcess, process: trio.Process) -> None:
         await process.wait()
         node.exited.set()
+        if process is node.process and node.start_scope is not None:
+            node.start_scope.cancel()  # whatever the start waits for will not come
         if process is not node.process or self._closing:
             return
         if node.state in (NodeState.RUNNING, NodeState.PAUSED):

@@ -55,7 +55,9 @@ async def run_native(
         parent_pid=parent_pid,
         data=str(data_dir),
     )
-    async with wire.open_node_transport(node_id, proxy) as transport:
+    async with wire.open_node_transport(
+        node_id, proxy, secret=wire.take_run_secret()
+    ) as transport:
         driver = Driver(
             machine,
             transport,

@@ -11,10 +11,27 @@ receiver can count garbage and carry on rather than crash. Unknown envelope keys
 ignored (Maelstrom adds `"id"`).
 
 ## Frames
-A native node holds one DEALER socket whose routing id is its node id, connected to the proxy's
-ROUTER. It sends `[dest, json]`; the proxy delivers `[src, json]` where `src` is the routing id
-of the sender (the JSON's `src` may differ: a node may forward a client's message). The proxy
-routes on the frames and parses JSON only when a fault needs the body.
+A native node holds one DEALER socket connected to the proxy's ROUTER. It sends `[dest, json]`;
+the proxy delivers `[src, json]` where `src` is the id the sender authenticated as (the JSON's
+`src` may differ: a node may forward a client's message). The proxy routes on the frames and
+does not parse JSON on its hot path.
+
+## Joining the run's network
+Only the run's own processes may join: the orchestrator makes a per-run secret and hands it to
+its children in the environment variable `CHAOS_RUN_SECRET` (`SECRET_ENV`; never on a command
+line, which `ps` shows to everyone). A socket made by `make_socket` from a context that carries
+the secret (`authenticated_context`) authenticates with ZeroMQ's PLAIN mechanism: user name =
+its `identity` (the node or client id), password = the secret. The proxy checks both in the
+handshake, before the connection can send or receive anything, and names every message by the
+user name it authenticated, so no connection can speak as another id. Such a socket sets no
+routing id: the proxy's ROUTER gives each connection its own. A node announces itself right
+after connecting with one empty frame (`JOIN_FRAME`), so the proxy knows it has joined before
+the orchestrator sends it `init`. `take_run_secret` reads the secret and removes it from the
+environment, so a stdio node's program (a third party's) never inherits it.
+
+Without a secret (`CHAOS_RUN_SECRET` unset, a plain context) a socket connects as before this
+existed: no mechanism, routing id = `identity`, no join frame. The proxy refuses such peers;
+the node tests' stand-in router takes them.
 
 ## The trio adapter
 pyzmq has no trio support. `Socket` owns one reader task that waits on `zmq.FD` with
@@ -36,7 +53,8 @@ FD at a time, so senders wait on an event the reader sets). `send_nowait` never 
 it to the proxy, runs its reader and closes everything on the way out, so the node program
 never touches zmq:
 
-    async with wire.open_node_transport("n1", "tcp://127.0.0.1:5555") as transport:
+    async with wire.open_node_transport("n1", "tcp://127.0.0.1:5555",
+                                        secret=wire.take_run_secret()) as transport:
         await transport.send("n2", encode(msg))
         src, data = await transport.receive()   # WireError on a bad frame
 """
@@ -44,6 +62,7 @@ never touches zmq:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -56,6 +75,8 @@ import zmq
 LINGER_MS = 0  # a closing socket never blocks process exit on unsent messages
 HWM_DEFAULT = 100_000
 RECEIVE_QUEUE_MAX = 1024  # frames buffered between the reader task and the consumer
+SECRET_ENV = "CHAOS_RUN_SECRET"  # the run's secret, from the orchestrator to its children
+JOIN_FRAME = b""  # a node's first message: "I am connected", never forwarded by the proxy
 
 
 class WireError(ValueError):
@@ -118,6 +139,27 @@ def error_body(request: Message, code: int, text: str, **fields: Any) -> dict[st
     return body
 
 
+def take_run_secret() -> str | None:
+    """The run's secret from `CHAOS_RUN_SECRET`, removed from this process's environment so
+    that no child (a stdio node's program) inherits it; None when it is not set."""
+    return os.environ.pop(SECRET_ENV, None) or None
+
+
+def authenticated_context(secret: str) -> zmq.Context[Any]:
+    """A context whose sockets present the run's `secret` to the proxy (ZeroMQ PLAIN); see
+    "Joining the run's network" above. The caller terminates it."""
+    if not secret:
+        raise ValueError("the run's secret must not be empty")
+    ctx: zmq.Context[Any] = zmq.Context()
+    ctx.setsockopt(zmq.PLAIN_PASSWORD, secret.encode())  # applied to every socket it makes
+    return ctx
+
+
+def is_authenticated(ctx: zmq.Context[Any]) -> bool:
+    """Whether `ctx` was made by `authenticated_context`."""
+    return zmq.PLAIN_PASSWORD in ctx.sockopts
+
+
 def make_socket(
     ctx: zmq.Context[Any],
     socket_type: int,
@@ -126,13 +168,20 @@ def make_socket(
     hwm: int = HWM_DEFAULT,
     linger_ms: int = LINGER_MS,
 ) -> zmq.Socket[Any]:
-    """A zmq socket with this project's explicit safety settings."""
+    """A zmq socket with this project's explicit safety settings.
+
+    From an `authenticated_context`, `identity` is the PLAIN user name the socket presents to
+    the proxy (which assigns the routing id); from a plain context it is the routing id.
+    """
     sock = ctx.socket(socket_type)
     sock.setsockopt(zmq.LINGER, linger_ms)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)
     if identity is not None:
-        sock.setsockopt(zmq.IDENTITY, identity.encode())
+        if is_authenticated(ctx):
+            sock.setsockopt(zmq.PLAIN_USERNAME, identity.encode())
+        else:
+            sock.setsockopt(zmq.IDENTITY, identity.encode())
     return sock
 
 
@@ -252,7 +301,7 @@ class Socket:
 
 
 class ZmqTransport:
-    """A DEALER with routing id = node id: sends `[dest, json]`, receives `[src, json]`."""
+    """A node's DEALER through the proxy: sends `[dest, json]`, receives `[src, json]`."""
 
     def __init__(self, sock: Socket) -> None:
         self.sock = sock
@@ -279,15 +328,21 @@ class ZmqTransport:
 
 @asynccontextmanager
 async def open_node_transport(
-    node_id: str, endpoint: str, *, hwm: int = HWM_DEFAULT
+    node_id: str, endpoint: str, *, secret: str | None = None, hwm: int = HWM_DEFAULT
 ) -> AsyncIterator[ZmqTransport]:
-    """A native node's DEALER (routing id `node_id`) connected to the proxy at `endpoint`,
-    with its reader task running; closed, with its context, when the block ends."""
-    ctx: zmq.Context[Any] = zmq.Context()
+    """A node's DEALER connected to the proxy at `endpoint`, with its reader task running;
+    closed, with its context, when the block ends.
+
+    With the run's `secret` it authenticates as `node_id` and announces itself with
+    `JOIN_FRAME`; without, it connects unauthenticated with routing id `node_id`.
+    """
+    ctx: zmq.Context[Any] = authenticated_context(secret) if secret else zmq.Context()
     raw = None
     try:
         raw = make_socket(ctx, zmq.DEALER, identity=node_id, hwm=hwm, linger_ms=LINGER_MS)
         raw.connect(endpoint)
+        if secret:
+            raw.send(JOIN_FRAME, zmq.NOBLOCK)  # queued until the handshake is done
     except BaseException:
         if raw is not None:
             raw.close(linger=LINGER_MS)

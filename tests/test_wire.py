@@ -10,6 +10,7 @@ and a canary with the kick disabled shows the same steps hang, so the test can s
 
 from __future__ import annotations
 
+import os
 import select
 import threading
 import time
@@ -196,3 +197,117 @@ async def test_close_ends_a_reader_blocked_on_a_full_queue(zmq_ctx: zmq.Context[
                 while sock.statistics().queued < 1:  # the replies arrive from another thread
                     await trio.testing.wait_all_tasks_blocked(cushion=0.01)
                 sock.close()  # must end serve although nobody ever receives
+
+
+# -- joining the run's network: authenticated sockets ----------------------------------------
+
+
+class PlainRouter:
+    """A ROUTER that takes PLAIN peers presenting `secret`, with a ZAP handler (both driven by
+    one thread of plain blocking zmq); `received` holds (frames, User-Id) in arrival order."""
+
+    def __init__(self, ctx: zmq.Context[Any], secret: bytes) -> None:
+        self.zap = ctx.socket(zmq.ROUTER)
+        self.zap.setsockopt(zmq.LINGER, 0)
+        self.zap.bind("inproc://zeromq.zap.01")
+        self.sock = wire.make_socket(ctx, zmq.ROUTER)
+        self.sock.setsockopt(zmq.PLAIN_SERVER, 1)
+        self.sock.bind("tcp://127.0.0.1:0")
+        self.endpoint: str = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.secret = secret
+        self.received: list[tuple[list[bytes], str]] = []
+        self.arrived = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.zap, zmq.POLLIN)
+        while not self._stop.is_set():
+            ready = dict(poller.poll(timeout=50))
+            if self.zap in ready:
+                envelope_end, request = self._zap_request()
+                ok = request[7] == self.secret
+                status = [b"200", b"OK", request[6]] if ok else [b"400", b"no", b""]
+                self.zap.send_multipart([*envelope_end, b"1.0", request[1], *status, b""])
+            if self.sock in ready:
+                frames = self.sock.recv_multipart(copy=False)
+                self.received.append(([f.bytes for f in frames], str(frames[0].get("User-Id"))))
+                self.arrived.set()
+
+    def _zap_request(self) -> tuple[list[bytes], list[bytes]]:
+        frames = self.zap.recv_multipart()
+        split = frames.index(b"") + 1
+        return frames[:split], frames[split:]
+
+    def __enter__(self) -> PlainRouter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close(linger=0)
+        self.zap.close(linger=0)
+
+    def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + REPLY_WAIT_S
+        while len(self.received) < count:
+            assert time.monotonic() < deadline, f"only {len(self.received)} messages arrived"
+            self.arrived.wait(0.05)
+
+
+async def test_an_authenticated_node_joins_under_its_user_name(zmq_ctx: zmq.Context[Any]) -> None:
+    with PlainRouter(zmq_ctx, b"s3cret") as router:
+        async with wire.open_node_transport("n1", router.endpoint, secret="s3cret") as transport:
+            await transport.send("n2", b"{}")
+            await trio.to_thread.run_sync(router.wait_for, 2)
+    (join, join_user), (message, user) = router.received
+    assert join_user == user == "n1"  # what the proxy names the connection by
+    assert join[1:] == [wire.JOIN_FRAME]  # "I am connected", first
+    assert message[1:] == [b"n2", b"{}"]
+    assert join[0] == message[0]
+    assert join[0][:1] == b"\x00"  # a routing id the ROUTER chose, not "n1"
+
+
+async def test_without_a_secret_a_node_connects_as_before(zmq_ctx: zmq.Context[Any]) -> None:
+    # The node tests' stand-in router (tests/node/node_harness.py) relies on this.
+    router = wire.make_socket(zmq_ctx, zmq.ROUTER)
+    try:
+        router.bind("tcp://127.0.0.1:0")
+        endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        async with wire.open_node_transport("n1", endpoint) as transport:
+            await transport.send("n2", b"{}")
+            assert await trio.to_thread.run_sync(lambda: router.poll(int(REPLY_WAIT_S * 1000)))
+            assert router.recv_multipart() == [b"n1", b"n2", b"{}"]  # no join frame first
+    finally:
+        router.close(linger=0)
+
+
+def test_make_socket_authenticates_only_from_an_authenticated_context(
+    zmq_ctx: zmq.Context[Any],
+) -> None:
+    plain = wire.make_socket(zmq_ctx, zmq.DEALER, identity="c3")
+    run_ctx = wire.authenticated_context("s3cret")
+    authenticated = wire.make_socket(run_ctx, zmq.DEALER, identity="c3")
+    try:
+        assert plain.getsockopt(zmq.MECHANISM) == zmq.NULL
+        assert plain.getsockopt(zmq.IDENTITY) == b"c3"
+        assert authenticated.getsockopt(zmq.MECHANISM) == zmq.PLAIN
+        assert authenticated.getsockopt(zmq.PLAIN_USERNAME) == b"c3"
+        assert authenticated.getsockopt(zmq.PLAIN_PASSWORD) == b"s3cret"
+        assert authenticated.getsockopt(zmq.IDENTITY) == b""  # the proxy picks it
+    finally:
+        plain.close(linger=0)
+        authenticated.close(linger=0)
+        run_ctx.term()
+    with pytest.raises(ValueError, match="must not be empty"):
+        wire.authenticated_context("")
+
+
+def test_take_run_secret_removes_it_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(wire.SECRET_ENV, "s3cret")
+    assert wire.take_run_secret() == "s3cret"
+    assert wire.SECRET_ENV not in os.environ  # so no child process inherits it
+    assert wire.take_run_secret() is None

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import psutil
 import pytest
 import trio
 import zmq
 from proxy_harness import NODES, WAIT_S, wait_stats
+from zmq import Frame
 
 from chaos.control import ProxyCommandError, ProxyControl, ProxyTimeoutError, open_proxy_control
 from chaos.faults import LinkFault, halves, one_way
@@ -29,6 +31,7 @@ from chaos.processes import (
     serve_proxy,
     start_proxy,
 )
+from chaos.proxy import Proxy
 from node.wire import LINGER_MS, Socket, make_socket
 
 pytestmark = pytest.mark.cluster
@@ -167,10 +170,13 @@ async def test_delay_delivers_late(control: ProxyControl, connect: Callable[...,
 
 
 async def test_malformed_frames_survive(
-    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess
+    control: ProxyControl,
+    connect: Callable[..., Any],
+    proxy: ProxyProcess,
+    run_ctx: zmq.Context[Any],
 ) -> None:
     n2 = await connect("n2")
-    raw = make_socket(zmq.Context.instance(), zmq.DEALER, identity="n1", linger_ms=LINGER_MS)
+    raw = make_socket(run_ctx, zmq.DEALER, identity="n1", linger_ms=LINGER_MS)
     try:
         raw.connect(proxy.endpoint)
         raw.send_multipart([b"only-one-frame"])
@@ -243,9 +249,9 @@ async def test_control_errors_are_replied(
 
 
 async def test_garbage_on_the_control_socket_gets_an_error_reply(
-    control: ProxyControl, proxy: ProxyProcess, nursery: trio.Nursery
+    control: ProxyControl, proxy: ProxyProcess, nursery: trio.Nursery, run_ctx: zmq.Context[Any]
 ) -> None:
-    raw = make_socket(zmq.Context.instance(), zmq.DEALER, linger_ms=LINGER_MS)
+    raw = make_socket(run_ctx, zmq.DEALER, linger_ms=LINGER_MS)
     raw.connect(proxy.control)
     sock = Socket(raw)
     await nursery.start(sock.serve)
@@ -273,7 +279,7 @@ async def test_control_timeout_is_clear(tmp_path: Path) -> None:
 async def test_shutdown_flushes_and_exits_zero(tmp_path: Path) -> None:
     proxy = await start_proxy(tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
     try:
-        async with open_proxy_control(proxy.control) as control:
+        async with open_proxy_control(proxy.control, secret=proxy.secret) as control:
             await control.shutdown()
         with trio.fail_after(WAIT_S):
             assert await proxy.process.wait() == 0
@@ -306,7 +312,7 @@ async def test_long_run_dir_uses_an_abstract_control_socket(tmp_path: Path) -> N
     proxy = await start_proxy(run_dir, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
     try:
         assert proxy.control.startswith("ipc://@chaos-proxy-")
-        async with open_proxy_control(proxy.control) as control:
+        async with open_proxy_control(proxy.control, secret=proxy.secret) as control:
             await control.ping()
     finally:
         assert await proxy.stop() == 0
@@ -325,7 +331,7 @@ async def test_exits_when_its_parent_dies(tmp_path: Path) -> None:
         "import os, subprocess, sys, time\n"
         "proxy = subprocess.Popen([sys.executable, '-m', 'chaos.proxy', '--run-dir', sys.argv[1],"
         " '--parent-pid', str(os.getpid()), '--epoch-ns', '0', '--seed', '1', '--nodes', 'n1'],"
-        " stdout=subprocess.PIPE)\n"
+        " stdout=subprocess.PIPE, env={**os.environ, 'CHAOS_RUN_SECRET': 'x'})\n"
         "print(proxy.stdout.readline().decode().strip(), flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -375,6 +381,7 @@ async def test_serve_proxy_reports_an_unprompted_death(tmp_path: Path) -> None:
             proxy = await nursery.start(start)
             proxy.process.kill()
     assert info.group_contains(ProxyExitedError, match=r"died unprompted with exit code -9")
+    assert not (tmp_path / "proxy.sock").exists()  # removed on the orchestrator's side
     assert issubclass(ProxyExitedError, HarnessError)  # exit 4: the harness, not the system
 
 
@@ -397,6 +404,240 @@ async def test_serve_proxy_returns_after_an_expected_shutdown(tmp_path: Path) ->
         )
         proxy = await nursery.start(start)
         proxy.expect_exit()
-        async with open_proxy_control(proxy.control) as control:
+        async with open_proxy_control(proxy.control, secret=proxy.secret) as control:
             await control.shutdown()
     assert proxy.process.returncode == 0
+
+
+# -- who may join: only the run's own processes (docs/internals.md "Frames through the proxy") --
+
+
+def plain_dealer(
+    endpoint: str, *, identity: bytes, username: bytes | None = None, password: bytes | None = None
+) -> zmq.Socket[Any]:
+    """A stranger's socket: a routing id of its choice and, if given, PLAIN credentials."""
+    raw: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.DEALER)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.setsockopt(zmq.IDENTITY, identity)
+    if username is not None and password is not None:
+        raw.setsockopt(zmq.PLAIN_USERNAME, username)
+        raw.setsockopt(zmq.PLAIN_PASSWORD, password)
+    raw.connect(endpoint)
+    return raw
+
+
+async def test_a_stranger_is_refused_and_the_node_keeps_its_traffic(
+    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess, tmp_path: Path
+) -> None:
+    n1, n2 = await connect("n1"), await connect("n2")
+    body = b'{"src":"n2","dest":"n1","body":{"type":"chaos_clock","offset_ms":100000}}'
+    strangers = [
+        plain_dealer(proxy.endpoint, identity=b"n2"),  # no mechanism at all
+        plain_dealer(proxy.endpoint, identity=b"n2", username=b"n2", password=b"guess"),
+    ]
+    try:
+        for stranger in strangers:
+            stranger.send_multipart([b"n1", body])
+        stats = await wait_stats(control, refused=2)
+        for _ in range(3):  # the real n2 still has its id, in both directions
+            await n1.send("n2")
+            assert (await n2.receive())[0] == "n1"
+            await n2.send("n1")
+            assert (await n1.receive())[0] == "n2"
+        assert n1.has_nothing_queued()  # nothing of the strangers' got through
+        for stranger in strangers:
+            assert not stranger.poll(0)
+    finally:
+        for stranger in strangers:
+            stranger.close(linger=0)
+    assert stats["received"] == stats["delivered"]  # refusals are not messages
+    assert (await control.joined()) == {"n1": 1, "n2": 1}
+    log = (tmp_path / "proxy.log").read_text()
+    assert "refused: 127.0.0.1 as 'n2': not the run's secret" in log
+
+
+async def test_a_member_cannot_speak_as_another_id(
+    control: ProxyControl,
+    connect: Callable[..., Any],
+    proxy: ProxyProcess,
+    run_ctx: zmq.Context[Any],
+) -> None:
+    # Authenticated as c1 but choosing routing id "n2": the name is the authenticated one.
+    n1, n2 = await connect("n1"), await connect("n2")
+    raw = make_socket(run_ctx, zmq.DEALER, identity="c1", linger_ms=LINGER_MS)
+    raw.setsockopt(zmq.IDENTITY, b"n2")
+    try:
+        raw.connect(proxy.endpoint)
+        raw.send_multipart([b"n1", b'{"src":"n2","dest":"n1","body":{"type":"x"}}'])
+        assert (await n1.receive())[0] == "c1"
+        await n1.send("n2")
+        assert (await n2.receive())[0] == "n1"
+        assert not raw.poll(0)
+    finally:
+        raw.close(linger=0)
+
+
+@pytest.mark.parametrize("name", ["n9", "lin-kv", "c1x", "c"])
+async def test_a_name_outside_the_run_is_refused(
+    control: ProxyControl, proxy: ProxyProcess, tmp_path: Path, name: str
+) -> None:
+    raw = plain_dealer(
+        proxy.endpoint, identity=b"x", username=name.encode(), password=proxy.secret.encode()
+    )
+    try:
+        raw.send_multipart([b"n1", b"{}"])
+        await wait_stats(control, refused=1)
+    finally:
+        raw.close(linger=0)
+    assert "not a node of this run nor a client id" in (tmp_path / "proxy.log").read_text()
+
+
+async def test_a_restarted_node_takes_its_id_back(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, old = await connect("n1"), await connect("n2")
+    new = await connect("n2")  # the restart: a new connection that authenticates as n2
+    assert (await control.joined())["n2"] == 2
+    await n1.send("n2")
+    assert (await new.receive())[0] == "n1"
+    await new.send("n1")
+    assert (await n1.receive())[0] == "n2"
+    assert old.has_nothing_queued()
+
+
+async def test_a_join_frame_is_counted_and_not_forwarded(
+    control: ProxyControl, proxy: ProxyProcess, run_ctx: zmq.Context[Any]
+) -> None:
+    raw = make_socket(run_ctx, zmq.DEALER, identity="n3", linger_ms=LINGER_MS)
+    try:
+        raw.connect(proxy.endpoint)
+        raw.send(b"")
+        with trio.fail_after(WAIT_S):
+            await control.wait_joined("n3", joins_min=1)
+        raw.send(b"")  # a second announcement on the same connection is no new join
+        stats = await control.stats()
+    finally:
+        raw.close(linger=0)
+    assert (await control.joined())["n3"] == 1
+    assert stats["received"] == 0
+    assert stats["malformed"] == 0
+
+
+async def test_the_control_socket_refuses_a_stranger(
+    control: ProxyControl, proxy: ProxyProcess
+) -> None:
+    async with open_proxy_control(proxy.control, timeout_s=0.3) as stranger:
+        with pytest.raises(ProxyTimeoutError):
+            await stranger.ping()
+    await wait_stats(control, refused=1)
+
+
+async def test_chaos_bodies_only_from_the_orchestrator(
+    control: ProxyControl, connect: Callable[..., Any], tmp_path: Path
+) -> None:
+    n1, n2, c0, c1 = [await connect(name) for name in ("n1", "n2", "c0", "c1")]
+    await c1.send("n1", {"type": "chaos_clock", "offset_ms": 100000})
+    await n2.send("n1", {"type": "chaos_clock", "rate": 50})
+    escaped = b'{"src":"c1","dest":"n1","body":{"type":"\\u0063haos_clock","offset_ms":1}}'
+    await c1.sock.send([b"n1", escaped])
+    await wait_stats(control, forbidden=3)
+    await c1.send("n1", {"type": "echo", "echo": '"chaos_clock"'})  # data may say anything
+    src, msg = await n1.receive()
+    assert (src, msg["body"]["type"]) == ("c1", "echo")
+    await c0.send("n1", {"type": "chaos_clock", "offset_ms": 5})
+    src, msg = await n1.receive()
+    assert (src, msg["body"]["type"]) == ("c0", "chaos_clock")
+    await n1.send("c0", {"type": "chaos_clock_ok"})  # the node's reply to the orchestrator
+    assert (await c0.receive())[1]["body"]["type"] == "chaos_clock_ok"
+    assert n1.has_nothing_queued()
+    stats = await control.stats()
+    assert stats["forbidden"] == 3
+    lost = stats["dropped"] + stats["partitioned"] + stats["unroutable"] + stats["overflow"]
+    assert stats["received"] + stats["duplicated"] == stats["delivered"] + lost + stats["pending"]
+    lines = [x for x in log_lines(tmp_path / "messages.jsonl") if x["fate"] == "forbidden"]
+    # Two connections: the proxy's fair queueing decides which of them it reads first.
+    assert sorted((x["src"], x["dest"]) for x in lines) == [("c1", "n1")] * 2 + [("n2", "n1")]
+
+
+async def test_the_orchestrators_links_are_never_faulted(
+    control: ProxyControl, connect: Callable[..., Any]
+) -> None:
+    n1, c0, c1 = await connect("n1"), await connect("c0"), await connect("c1")
+    await control.link_faults([{"drop_probability": 1.0}], clients=True)
+    await c1.send("n1")
+    await wait_stats(control, dropped=1)
+    await c0.send("n1", {"type": "init"})
+    assert (await n1.receive())[0] == "c0"
+    await n1.send("c0", {"type": "init_ok"})
+    assert (await c0.receive())[0] == "n1"
+    assert n1.has_nothing_queued()
+
+
+async def test_a_killed_proxy_leaves_no_socket_file(tmp_path: Path) -> None:
+    proxy = await start_proxy(tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
+    sock = tmp_path / "proxy.sock"
+    try:
+        assert sock.is_socket()
+        assert sock.stat().st_mode & 0o077 == 0  # only the user may connect
+        proxy.process.kill()
+        assert await proxy.process.wait() == -signal.SIGKILL
+        assert sock.is_socket()  # the proxy ran none of its code
+    finally:
+        await proxy.stop()
+    assert not sock.exists()
+
+
+async def test_the_proxy_needs_the_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHAOS_RUN_SECRET"}
+    done = await trio.run_process(
+        [
+            sys.executable,
+            "-m",
+            "chaos.proxy",
+            "--run-dir",
+            str(tmp_path),
+            "--parent-pid",
+            str(os.getpid()),
+            "--epoch-ns",
+            "0",
+            "--seed",
+            "1",
+            "--nodes",
+            "n1",
+        ],
+        env=env,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    last = done.stderr.decode().strip().splitlines()[-1]  # argparse: usage, then the error
+    assert "CHAOS_RUN_SECRET is not set" in last
+    assert not (tmp_path / "proxy.sock").exists()
+
+
+def test_forgetting_clients_keeps_the_nodes_current_connections(tmp_path: Path) -> None:
+    # In-process: the bookkeeping behind PEERS_MAX, without waiting for 200,000 connections.
+    ctx: zmq.Context[Any] = zmq.Context()
+    proxy = Proxy(
+        ctx, run_dir=tmp_path, nodes=NODES, seed=1, epoch_ns=0, parent_pid=None, secret="s3cret"
+    )
+    try:
+        for rid, name in (
+            (b"\x00r1", "n1"),
+            (b"\x00r2", "n1"),
+            (b"\x00r3", "c0"),
+            (b"\x00r4", "c7"),
+            (b"\x00r5", "n2"),
+        ):
+            frame = Frame(b"")  # stands in for a first message: the name comes from User-Id
+            proxy._peers.pop(rid, None)
+            with patch.object(Frame, "get", return_value=name):
+                assert proxy._authenticated(rid, frame) is not None
+        assert proxy._joins == {"n1": 2, "c0": 1, "n2": 1}
+        proxy._forget_clients()
+        assert proxy._routes == {b"n1": b"\x00r2", b"c0": b"\x00r3", b"n2": b"\x00r5"}
+        assert set(proxy._peers) == {b"\x00r2", b"\x00r3", b"\x00r5"}
+    finally:
+        proxy.close()
+        ctx.term()
