@@ -4,10 +4,17 @@ The clients live in the orchestrator so that every timestamp in the history come
 monotonic clock and real-time order between operations is exact (DESIGN.md).
 
 - `Recorder` appends operations to `history.jsonl` and flushes each line as it is written, so
-  that a run killed at any moment leaves a history that parses up to its last whole line.
-- `RpcClient` is one client connection: a DEALER socket whose routing id is the client's id
-  (`c1`, `c2`, ...), through the proxy to the nodes. One request is outstanding at a time; a
-  reply whose `in_reply_to` does not match is dropped (PROTOCOL.md, client semantics).
+  that a run killed at any moment leaves a history that parses up to its last whole line. Its
+  `counts` are the run's client-side counts (`results.json` "counts"): operations by type,
+  and the replies the clients dropped (`unmatched_replies`, `garbage_replies`), added up from
+  each client's `statistics()` when its connection closes.
+- `RpcClient` is one client connection: a DEALER socket that logs in to the proxy as the
+  client's id (`c1`, `c2`, ...), through the proxy to the nodes. One request is outstanding
+  at a time; a reply whose `in_reply_to` matches no waiting request is dropped (PROTOCOL.md, client
+  semantics) and counted: such replies are normal under faults (a reply that came after its
+  request timed out, a copy the proxy duplicated), so they are reported, not judged. A frame
+  that is not a message at all is counted apart (`garbage_replies`): the proxy forwards what
+  merely looks like an object, and the codec refuses it here.
 - `run_worker` is Jepsen's client loop for one logical client: invoke, wait with a deadline,
   complete as `ok`, `fail` or `info`. After `info` the client's process id is retired and it
   goes on under a new process and a new connection (a fresh client id, never reused), because
@@ -34,6 +41,7 @@ from typing import IO, Any
 import trio
 import zmq
 
+from chaos import store
 from node import wire
 
 
@@ -48,9 +56,11 @@ class Recorder:
         self.path = path
         self.epoch_ns = epoch_ns
         self._now_ns = now_ns
-        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        with store.writing(path):  # a full or unwritable store is a StoreError naming the file
+            self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - see close()
         self._index = itertools.count()
         self.counts: dict[str, int] = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+        self.counts.update(dict.fromkeys(REPLY_COUNTS, 0))
 
     def now_ns(self) -> int:
         if self._now_ns is not None:
@@ -81,14 +91,33 @@ class Recorder:
         if node is not None:
             op["node"] = node
         op.update(extra)
-        self._fh.write(json.dumps(op, separators=(",", ":"), default=str) + "\n")
-        self._fh.flush()
+        with store.writing(self.path):
+            self._fh.write(json.dumps(op, separators=(",", ":"), default=str) + "\n")
+            self._fh.flush()
         if process != "nemesis":
             self.counts[type] += 1
         return op
 
+    def count_replies(self, stats: ClientStatistics) -> None:
+        """Add one closed client's dropped replies to the run's counts."""
+        self.counts["unmatched_replies"] += stats.unmatched_replies
+        self.counts["garbage_replies"] += stats.garbage_replies
+
     def close(self) -> None:
         self._fh.close()
+
+
+REPLY_COUNTS = ("unmatched_replies", "garbage_replies")
+
+
+@dataclass(frozen=True)
+class ClientStatistics:
+    """What one client connection dropped: replies that matched no waiting request (late,
+    duplicated: normal under faults) and frames that were not messages."""
+
+    client_id: str
+    unmatched_replies: int = 0
+    garbage_replies: int = 0
 
 
 class ClientIds:
@@ -107,16 +136,21 @@ class RequestTimeout(Exception):
 
 @contextlib.asynccontextmanager
 async def open_client(
-    ctx: zmq.Context[Any], endpoint: str, client_id: str
+    ctx: zmq.Context[Any], endpoint: str, client_id: str, *, recorder: Recorder | None = None
 ) -> AsyncIterator[RpcClient]:
-    """A connected `RpcClient` whose reader runs until the block ends."""
+    """A connected `RpcClient` whose reader runs until the block ends; then its dropped
+    replies are added to `recorder`'s counts, when one is given."""
     client = RpcClient(ctx, endpoint, client_id)
-    async with trio.open_nursery() as nursery:
-        try:
-            await nursery.start(client.serve)
-            yield client
-        finally:
-            client.close()  # ends `serve`
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                await nursery.start(client.serve)
+                yield client
+            finally:
+                client.close()  # ends `serve`
+    finally:
+        if recorder is not None:
+            recorder.count_replies(client.statistics())
 
 
 class RpcClient:
@@ -129,7 +163,15 @@ class RpcClient:
         self._sock = wire.Socket(raw)
         self._msg_ids = itertools.count(1)
         self._waiting: dict[int, trio.MemorySendChannel[dict[str, Any]]] = {}
-        self.garbage_count = 0
+        self.garbage_count = 0  # frames that are not messages
+        self.unmatched_count = 0  # replies whose in_reply_to matches no waiting request
+
+    def statistics(self) -> ClientStatistics:
+        return ClientStatistics(
+            self.client_id,
+            unmatched_replies=self.unmatched_count,
+            garbage_replies=self.garbage_count,
+        )
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Read replies and hand each to its caller, until `close`."""
@@ -159,7 +201,8 @@ class RpcClient:
             waiter = self._waiting.pop(reply_to, None) if isinstance(reply_to, int) else None
             if waiter is not None:
                 waiter.send_nowait(msg["body"])
-            # A reply nobody waits for (late, duplicated by the proxy) is dropped.
+            else:  # nobody waits for it (late, duplicated by the proxy): counted and dropped
+                self.unmatched_count += 1
 
     async def call(self, dest: str, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
         """Send `body` to `dest` and wait for its reply body, or raise `RequestTimeout`."""
@@ -224,7 +267,7 @@ async def run_worker(
     """
     process = config.worker
     while not should_stop():
-        async with open_client(ctx, endpoint, client_ids.take()) as client:
+        async with open_client(ctx, endpoint, client_ids.take(), recorder=recorder) as client:
             while not should_stop():
                 # Pacing, not synchronisation: Jepsen's stagger, so that the clients together
                 # aim at the target rate without marching in lockstep.
@@ -299,7 +342,7 @@ async def run_final_ops(
     processes = itertools.count(FINAL_PROCESS_BASE)
     for node_id, f, value in workload.final_ops(node_ids):
         for _attempt in range(attempts):
-            async with open_client(ctx, endpoint, client_ids.take()) as client:
+            async with open_client(ctx, endpoint, client_ids.take(), recorder=recorder) as client:
                 outcome = await execute(client, node_id, next(processes), f, value,
                                         workload=workload, recorder=recorder,
                                         timeout_s=timeout_s, final=True)

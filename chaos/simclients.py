@@ -6,7 +6,9 @@ that read as the real ones do:
 
 - a client connection is a client id (`ClientIds`: c1, c2, ...; `c0` is the admin) that is
   open until closed; a copy for a closed id is `unroutable` at the network, and a reply nobody
-  waits for (late, duplicated) is dropped, as `RpcClient` drops it;
+  waits for (late, duplicated) is dropped and counted, as `RpcClient` does: when the
+  connection closes its count goes to `Recorder.count_replies` (a simulated node, like a
+  native one, cannot write a frame that is not a message, so `garbage_replies` stays 0);
 - `call` is `RpcClient.call`: send the body with the next msg_id of that client, resume the
   caller with the reply body, or with None when `timeout_s` passes first;
 - `execute` is `chaos.clients.execute`: record the invocation, call, complete with the
@@ -30,6 +32,7 @@ from chaos.clients import (
     FINAL_OPS_ATTEMPTS,
     FINAL_PROCESS_BASE,
     ClientIds,
+    ClientStatistics,
     Recorder,
     next_process,
 )
@@ -49,6 +52,7 @@ class SimClients:
         # client id -> msg_id -> the task waiting for that reply; present while the client is open
         self._waiting: dict[str, dict[int, Task]] = {}
         self._msg_ids: dict[str, itertools.count[int]] = {}
+        self._unmatched: dict[str, int] = {}  # open client id -> replies nobody waited for
         self.stopping = False  # workers finish their operation and return
         self.workers_running = 0
         self._joining: Task | None = None
@@ -60,11 +64,15 @@ class SimClients:
         assert client_id not in self._waiting, f"{client_id} is open already"
         self._waiting[client_id] = {}
         self._msg_ids[client_id] = itertools.count(1)
+        self._unmatched[client_id] = 0
         return client_id
 
     def close(self, client_id: str) -> None:
         self._waiting.pop(client_id, None)
         self._msg_ids.pop(client_id, None)
+        unmatched = self._unmatched.pop(client_id, None)
+        if unmatched is not None:
+            self.recorder.count_replies(ClientStatistics(client_id, unmatched_replies=unmatched))
 
     def is_open(self, client_id: str) -> bool:
         return client_id in self._waiting
@@ -99,6 +107,8 @@ class SimClients:
         task = waiting.pop(reply_to, None) if isinstance(reply_to, int) else None
         if task is not None:
             self.loop.resume((task, body))
+        else:
+            self._unmatched[client_id] += 1
 
     # -- operations -----------------------------------------------------------------------------
 

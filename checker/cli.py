@@ -37,7 +37,12 @@ with `chaos check`, or to pass `--model`.
 
 Exit codes (DESIGN.md): 0 every file valid, 1 any invalid, 3 any unknown (budget ran out, or
 nothing to judge), 2 usage error: a bad option, or a file that cannot be read or parsed, named
-with its line and what to do. Usage errors win over verdicts.
+with its line and what to do; any line, the last one too (a file of one garbage line is a
+format error, not an empty history). Usage errors win over verdicts.
+
+One exception, ours: a `history.jsonl` whose last line was cut short by a run that stopped
+mid-write (`checker.history`, "A torn last line") is checked without that line, and a warning
+naming the file and the line goes to stderr (with `--json`, the file's `"warnings"` too).
 
 Imports stay lazy: `chaos` imports this module at start-up, and whole-process time is measured.
 """
@@ -48,9 +53,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from checker.formats import Loaded
 
 JudgeRun = Callable[[Path, list[Any], dict[str, Any]], dict[str, Any]]
 ModelForWorkload = Callable[[str], str | None]
@@ -174,15 +182,42 @@ def check_file(
     """Load and check one history; raises `UsageProblem` with the line to show."""
     from checker.formats import load
     from checker.history import HistoryError
-    from checker.linearizability import HEADLINE
-    from checker.linearizability import check as check_history
-    from checker.models import ModelError, make
 
     path = history_path(arg)
     try:
         loaded = load(path, fmt)
     except HistoryError as e:
         raise UsageProblem(str(e)) from None
+    res = _check_loaded(
+        path,
+        loaded,
+        model_name=model_name,
+        init_text=init_text,
+        time_limit_s=time_limit_s,
+        judge_run=judge_run,
+        model_for_workload=model_for_workload,
+    )
+    if loaded.warnings:
+        res = {**res, "warnings": list(loaded.warnings)}
+    return res
+
+
+def _check_loaded(
+    path: Path,
+    loaded: Loaded,
+    *,
+    model_name: str | None,
+    init_text: str | None,
+    time_limit_s: float | None,
+    judge_run: JudgeRun | None,
+    model_for_workload: ModelForWorkload | None,
+) -> dict[str, Any]:
+    """Judge one loaded history (`checker.formats.Loaded`) as `check_file` says."""
+    from checker.history import HistoryError
+    from checker.linearizability import HEADLINE
+    from checker.linearizability import check as check_history
+    from checker.models import ModelError, make
+
     info = run_info(path)
     if (
         info is not None
@@ -292,6 +327,8 @@ def make_check_command(
                 click.echo(f"error: {e}", err=True)
                 continue
             results[arg] = res
+            for warning in res.get("warnings", ()):
+                click.echo(f"warning: {warning}", err=True)
             if not as_json:
                 out.append(_line(arg, res))
         valid = merge_valid(r["valid"] for r in results.values())

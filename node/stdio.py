@@ -4,15 +4,37 @@
         --parent-pid 1234 [--epoch-ns N] -- ./my-node --its-own flags
 
 The adapter holds the node's DEALER (routing id `--id`) and starts CMD. It is a pipe, not a
-participant: it speaks no protocol of its own and answers nothing.
+participant: it speaks no protocol of its own and answers nothing, except a client whose reply
+the program garbled, on the program's behalf (below).
 
 - Each message delivered by the proxy is written to CMD's stdin as one JSON line. `chaos_*`
   control messages are dropped (logged): they are for native nodes only, and a third-party
   program may not survive a type it does not know (PROTOCOL.md).
 - Each line CMD writes to stdout is parsed as a message and sent to the proxy, routed by its
   `dest`. Unknown envelope keys are kept (Maelstrom adds `id`), and `src` may differ from `--id`
-  (Maelstrom's Raft demo forwards a client's message keeping the client's `src`). A line that is
-  not a message (a stray debug print) is counted and logged, never fatal.
+  (Maelstrom's Raft demo forwards a client's message keeping the client's `src`). Lines of
+  only whitespace are skipped, as a JSON Lines reader skips them.
+- A stdout line that is not a message (not JSON, not an object, not a valid envelope: what
+  `wire.decode` refuses) breaks the protocol, whatever it was meant to be (a reply gone wrong,
+  a debug print that belongs on stderr: Maelstrom refuses both). It is counted, logged and
+  never fatal, and it reaches the run's verdict through the history: the adapter answers, on
+  the program's behalf, the client request the line most plausibly answered, with a
+  `stdio_malformed` body naming the node, the stdout line number, the reason and the line
+  (truncated to `SAMPLE_CHARS`). The client's workload records that operation as a reply that
+  broke the protocol (error `"malformed reply: ..."`, `info`, or `fail` for a read), which
+  makes the `replies` checker invalid. Which request (`ReplyLedger`): the one the line names,
+  when it is an object whose `dest` and `body.in_reply_to` match a request still unanswered;
+  else the oldest unanswered workload request delivered within `ATTRIBUTION_WINDOW_S`; else
+  none is waiting (the line came between requests, or before any), and the notice answers the
+  next workload request delivered to the program, saying so (`"deferred": true`).
+  A guess can only lose precision, never soundness: the operation it lands on ends `info` (or
+  `fail` for a read, which changed nothing), which is always safe, and the program's own later
+  reply to it reaches the client as an unmatched reply, which the client counts and drops.
+  Only workload clients (`c1`, `c2`, ...) are answered: the admin client `c0` (`init`,
+  `topology`) never is, so start-up is not disturbed, and a garbage line there is deferred.
+  A notice can still miss the history when the client stopped waiting before it arrived
+  (counted there as an unmatched reply) or when no request comes after a deferred line (the
+  adapter's `stop` log line still counts it).
 - CMD's stderr is passed through to the adapter's stderr, i.e. the node's log.
 - When CMD exits, the adapter logs `program_exited` and exits with CMD's exit code (128 + N for
   death by signal N). When the adapter is told to stop (SIGTERM, SIGINT, its parent's death),
@@ -28,10 +50,14 @@ A CMD that cannot be started is a usage error (exit 2, one line).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+from collections import deque
+from dataclasses import dataclass
 
 import trio
 
@@ -42,6 +68,113 @@ from node.options import USAGE_EXIT, OneLineParser, common_options
 LINE_MAX = 16 * 1024 * 1024  # a limit on everything: one message line, in bytes
 STOP_GRACE_S = 2.0
 DRAIN_S = 1.0  # after CMD exits, how long its last stdout lines get to reach the proxy
+
+# A line that is not a message: how the adapter tells the client (see the module docstring).
+MALFORMED_TYPE = "stdio_malformed"  # the notice's body type; scenarios.workload knows it too
+SAMPLE_CHARS = 100  # how much of the offending line a notice and the log carry
+# A request delivered longer ago than this is no longer presumed awaited: its client has most
+# likely timed out (the scenarios' default `request_timeout_s` is 1 s), and a notice to it
+# would be dropped unseen. A line that finds no request this young is deferred instead.
+ATTRIBUTION_WINDOW_S = 1.0
+WAITING_MAX = 4096  # clients remembered with an unanswered request (one each, PROTOCOL.md)
+DEFERRED_MAX = 64  # lines waiting for a request to answer; older ones are only counted
+WORKLOAD_CLIENT = re.compile(r"c[1-9][0-9]*")  # `c0` is the orchestrator's admin client
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """One stdout line that is not a message: where it came, why, and a sample of it."""
+
+    line_number: int  # counted from 1 over everything CMD wrote to stdout, blank lines too
+    reason: str
+    sample: str
+    hint: tuple[str, int] | None  # (dest, in_reply_to) when the line names a request
+
+    @classmethod
+    def of(cls, line: bytes, line_number: int, reason: str) -> BadLine:
+        text = line.decode(errors="replace")
+        sample = text if len(text) <= SAMPLE_CHARS else text[:SAMPLE_CHARS] + "..."
+        return cls(line_number, reason, sample, _named_request(line))
+
+    def notice(self, node_id: str, client: str, msg_id: int, *, deferred: bool) -> bytes:
+        """The message that answers `client`'s request `msg_id` on the program's behalf."""
+        body = {
+            "type": MALFORMED_TYPE,
+            "in_reply_to": msg_id,
+            "node": node_id,
+            "line_number": self.line_number,
+            "reason": self.reason,
+            "line": self.sample,
+            "deferred": deferred,
+        }
+        return wire.encode({"src": node_id, "dest": client, "body": body})
+
+
+def _named_request(line: bytes) -> tuple[str, int] | None:
+    """`(dest, body.in_reply_to)` of a line that is an object naming them, else None."""
+    try:
+        msg = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(msg, dict) or not isinstance(msg.get("body"), dict):
+        return None
+    dest, reply_to = msg.get("dest"), msg["body"].get("in_reply_to")
+    if isinstance(dest, str) and isinstance(reply_to, int) and not isinstance(reply_to, bool):
+        return dest, reply_to
+    return None
+
+
+class ReplyLedger:
+    """Which workload requests the program was given and has not answered: the candidates a
+    bad line may have been meant to answer. Pure bookkeeping; times are trio's clock, in s.
+
+    A client has one request outstanding (PROTOCOL.md), so the ledger keeps one per client,
+    in the order they were delivered: a newer request from a client means it gave up on the
+    older one.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, tuple[int, float]] = {}  # client -> (msg_id, delivered at)
+        self._deferred: deque[BadLine] = deque(maxlen=DEFERRED_MAX)
+
+    def delivered(self, msg: wire.Message, now: float) -> BadLine | None:
+        """A message went to the program. When it is a workload request and a bad line is
+        waiting for one, that line is returned: the caller answers the request with it."""
+        src, msg_id = msg["src"], msg["body"].get("msg_id")
+        if not WORKLOAD_CLIENT.fullmatch(src) or not isinstance(msg_id, int):
+            return None
+        self._waiting.pop(src, None)
+        if self._deferred:
+            return self._deferred.popleft()
+        self._waiting[src] = (msg_id, now)
+        while len(self._waiting) > WAITING_MAX:
+            del self._waiting[next(iter(self._waiting))]
+        return None
+
+    def answered(self, msg: wire.Message) -> None:
+        """The program sent a message: if it answers a waiting request, that one is done."""
+        dest, reply_to = msg["dest"], msg["body"].get("in_reply_to")
+        if reply_to is not None and self._waiting.get(dest, (None,))[0] == reply_to:
+            del self._waiting[dest]
+
+    def claim(self, bad: BadLine, now: float) -> tuple[str, int] | None:
+        """The request `bad` most plausibly answered, taken off the ledger; None when no
+        request is waiting, in which case `bad` is kept for the next one (`delivered`)."""
+        if bad.hint is not None:
+            client, reply_to = bad.hint
+            if self._waiting.get(client, (None,))[0] == reply_to:
+                del self._waiting[client]
+                return client, reply_to
+        for client, (msg_id, at) in self._waiting.items():  # oldest first
+            if now - at <= ATTRIBUTION_WINDOW_S:
+                del self._waiting[client]
+                return client, msg_id
+        self._deferred.append(bad)
+        return None
+
+    @property
+    def deferred_count(self) -> int:
+        return len(self._deferred)
 
 
 class Adapter:
@@ -64,16 +197,18 @@ class Adapter:
         process.stdin.close()
         process.stdout.close()
         self.stdout_done = trio.Event()
-        self.counts = dict.fromkeys(("to_program", "from_program", "malformed", "chaos_dropped"), 0)
-
-    def _malformed(self, where: str, reason: str, sample: bytes) -> None:
-        self.counts["malformed"] += 1
-        self.log.warning(
-            "malformed",
-            where=where,
-            reason=reason,
-            sample=sample[:200].decode(errors="replace"),
-            count=self.counts["malformed"],
+        self.ledger = ReplyLedger()
+        self.line_number = 0  # stdout lines read from CMD
+        self.counts = dict.fromkeys(
+            (
+                "to_program",
+                "from_program",
+                "malformed",  # stdout lines of CMD that are not messages: protocol breaks
+                "answered_for_program",  # notices sent to clients for such lines
+                "proxy_garbage",  # frames from the proxy that are not messages (not CMD's)
+                "chaos_dropped",
+            ),
+            0,
         )
 
     async def to_program(self) -> None:
@@ -84,12 +219,12 @@ class Adapter:
             except trio.EndOfChannel:
                 return
             except wire.WireError as e:
-                self._malformed("proxy", str(e), b"")
+                self._proxy_garbage(str(e), b"")
                 continue
             try:
                 msg = wire.decode(data)
             except wire.WireError as e:
-                self._malformed("proxy", str(e), data)
+                self._proxy_garbage(str(e), data)
                 continue
             if msg["body"]["type"].startswith("chaos_"):
                 self.counts["chaos_dropped"] += 1
@@ -102,6 +237,19 @@ class Adapter:
                 self.log.info("program_stdin_closed")
                 return
             self.counts["to_program"] += 1
+            bad = self.ledger.delivered(msg, trio.current_time())
+            if bad is not None:  # an earlier bad line, answered now: the program got this one
+                await self._answer(bad, msg["src"], msg["body"]["msg_id"], deferred=True)
+
+    def _proxy_garbage(self, reason: str, sample: bytes) -> None:
+        self.counts["proxy_garbage"] += 1
+        self.log.warning(
+            "malformed",
+            where="proxy",
+            reason=reason,
+            sample=sample[:SAMPLE_CHARS].decode(errors="replace"),
+            count=self.counts["proxy_garbage"],
+        )
 
     async def from_program(self) -> None:
         """CMD's stdout -> proxy, routed by each message's `dest`."""
@@ -115,12 +263,17 @@ class Adapter:
                 while (end := buffer.find(b"\n")) >= 0:
                     line = bytes(buffer[:end])
                     del buffer[: end + 1]
+                    self.line_number += 1
                     await self._forward(line)
                 if len(buffer) > LINE_MAX:
+                    self.line_number += 1
                     reason = f"a line longer than {LINE_MAX} bytes"
-                    self._malformed("program", reason, bytes(buffer[:200]))
+                    await self._malformed(
+                        BadLine.of(bytes(buffer[:SAMPLE_CHARS]), self.line_number, reason)
+                    )
                     buffer.clear()
             if buffer.strip():
+                self.line_number += 1
                 await self._forward(bytes(buffer))  # a last line without its newline
         finally:
             self.stdout_done.set()
@@ -131,14 +284,42 @@ class Adapter:
         try:
             msg = wire.decode(line)
         except wire.WireError as e:
-            self._malformed("program", str(e), line)
+            await self._malformed(BadLine.of(line, self.line_number, str(e)))
             return
+        self.ledger.answered(msg)
         try:
             await self.transport.send(msg["dest"], wire.encode(msg))
         except wire.SendError as e:
             self.log.warning("send_failed", dest=msg["dest"], error=str(e))
             return
         self.counts["from_program"] += 1
+
+    async def _malformed(self, bad: BadLine) -> None:
+        """Count and log a bad stdout line, and answer the request it most plausibly meant to
+        answer (or keep it for the next one)."""
+        self.counts["malformed"] += 1
+        claimed = self.ledger.claim(bad, trio.current_time())
+        self.log.warning(
+            "malformed",
+            where="program",
+            line_number=bad.line_number,
+            reason=bad.reason,
+            sample=bad.sample,
+            count=self.counts["malformed"],
+            answers=None if claimed is None else f"{claimed[0]}#{claimed[1]}",
+        )
+        if claimed is not None:
+            await self._answer(bad, *claimed, deferred=False)
+
+    async def _answer(self, bad: BadLine, client: str, msg_id: int, *, deferred: bool) -> None:
+        try:
+            await self.transport.send(
+                client, bad.notice(self.node_id, client, msg_id, deferred=deferred)
+            )
+        except wire.SendError as e:
+            self.log.warning("send_failed", dest=client, error=str(e))
+            return
+        self.counts["answered_for_program"] += 1
 
     async def wait_program_exit(self) -> int:
         """CMD's exit status as a shell reports it (128 + N for signal N)."""
@@ -188,11 +369,12 @@ async def run_adapter(
     *, node_id: str, proxy: str, parent_pid: int, cmd: list[str], log: Logger
 ) -> int:
     """Run CMD as node `node_id` until it exits or we are told to stop; return the exit code."""
+    secret = wire.take_run_secret()  # before spawning: CMD must not inherit the run's secret
     process = spawn(cmd)
     log.info("start", cmd=cmd, pid=process.pid, proxy=proxy, parent_pid=parent_pid)
     exit_code = 0
     try:
-        async with wire.open_node_transport(node_id, proxy) as transport:
+        async with wire.open_node_transport(node_id, proxy, secret=secret) as transport:
             adapter = Adapter(node_id, transport, process, log)
             try:
                 async with trio.open_nursery() as nursery:
@@ -222,7 +404,12 @@ async def run_adapter(
         if process.poll() is None:
             process.kill()
             process.wait()
-    log.info("stop", exit_code=exit_code, **adapter.counts)
+    log.info(
+        "stop",
+        exit_code=exit_code,
+        unanswered_malformed=adapter.ledger.deferred_count,
+        **adapter.counts,
+    )
     return exit_code
 
 

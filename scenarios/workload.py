@@ -36,6 +36,13 @@ idempotent; otherwise (timeout 0, crash 13, codes 1000 and up, codes we do not k
 `{"code", "name", "text"}`. A reply that is neither (a wrong type, a missing field) is a
 protocol violation by the node: recorded as `info` (`fail` for reads) with an error string
 starting `"malformed reply"`, and the `replies` checker makes any such an invalid verdict.
+
+A stdio node's program may write a line that is not a message at all; its adapter
+(`node.stdio`) then answers the request on the program's behalf with a `stdio_malformed`
+body (`STDIO_MALFORMED`), which is recorded the same way, its error naming the node, the
+stdout line number and the line: `malformed reply: n1 wrote stdout line 7, not a message
+(not JSON: Expecting value: ...): 'oops'`. A native node cannot write such a line (its
+driver encodes every message), but a reply of the wrong shape from it is caught as above.
 """
 
 from __future__ import annotations
@@ -52,6 +59,9 @@ from checker.replies import MALFORMED_REPLY, well_formed_replies
 from node.protocol import ERROR_NAMES, is_definite
 
 MALFORMED = MALFORMED_REPLY  # the prefix of the error of a reply that breaks the protocol
+# The body type of the stdio adapter's notice (node.stdio.MALFORMED_TYPE; that module runs trio
+# and zmq, which this pure one does not import, so the name is repeated and a test pins both).
+STDIO_MALFORMED = "stdio_malformed"
 
 
 class Workload(Protocol):
@@ -103,6 +113,15 @@ def malformed(f: str, value: Any, why: str, *, idempotent: bool) -> tuple[str, A
     return ("fail" if idempotent else "info"), value, f"{MALFORMED}: {why}"
 
 
+def stdio_malformed_text(notice: dict[str, Any]) -> str:
+    """Why a stdio node's reply broke the protocol, from its adapter's notice (module doc)."""
+    when = " before this request (none was waiting)" if notice.get("deferred") else ""
+    return (
+        f"{notice.get('node')} wrote stdout line {notice.get('line_number')}{when}, not a "
+        f"message ({notice.get('reason')}): {notice.get('line')!r}"
+    )
+
+
 def reply_field(reply: dict[str, Any], key: str) -> Any:
     """`reply[key]`, or a KeyError that says which field the reply lacks."""
     if key not in reply:
@@ -136,6 +155,8 @@ class BaseWorkload:
         rtype = reply.get("type") if isinstance(reply, dict) else None
         if rtype == "error":
             return error_completion(f, value, reply, idempotent=idempotent)
+        if rtype == STDIO_MALFORMED:
+            return malformed(f, value, stdio_malformed_text(reply), idempotent=idempotent)
         if rtype != f"{f}_ok":
             return malformed(
                 f, value, f"expected {f}_ok or error to {f}, got {rtype!r}", idempotent=idempotent

@@ -215,6 +215,34 @@ def test_malformed_file_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert "Traceback" not in res.output
 
 
+@pytest.mark.parametrize("text", ["garbage", "garbage\n", '{"garbage'])
+def test_a_one_line_garbage_file_is_a_format_error_not_an_empty_history(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text(text)
+    res = run("--model", "register", str(path))
+    assert res.exit_code == 2, res.output
+    assert f"error: {path}:1: not valid JSON" in res.output
+    assert "empty" not in res.output
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """A run stopped mid-write: its history is checked without the torn line, and says so."""
+    run_dir = lin_kv_run(tmp_path, read_value=1, workload=None)
+    history_file = run_dir / "history.jsonl"
+    with open(history_file, "a") as fh:
+        fh.write('{"index":4,"time":4,"type":"invoke","pro')
+    res = run("--model", "kv", str(run_dir))
+    assert res.exit_code == 0, res.output
+    assert (f"warning: {history_file}:5: the last line is cut short (no newline after it: "
+            "the run stopped mid-write); skipped it and checked the 4 operation(s) before it"
+            ) in res.output
+    res = run("--model", "kv", "--json", str(run_dir))
+    doc = json.loads(res.stdout)
+    assert doc["files"][str(run_dir)]["warnings"][0].startswith(f"{history_file}:5: ")
+
+
 def test_usage_error_wins_over_verdicts(tmp_path: Path) -> None:
     res = run(str(DATA / "etcd_002.log"), str(tmp_path / "missing.log"))
     assert res.exit_code == 2
