@@ -29,24 +29,62 @@ the checkers); each kind's `breaks`/`heals` conditions pair a fault with its hea
 Every fault has a heal, and `heal_all` ends every run healed: network healed, paused nodes
 resumed, stopped nodes restarted, clocks reset, before recovery and final reads.
 
+When each fault really happened is in the history, for the checkers to judge (they read only
+the history, DESIGN.md):
+- An operation's `invoke` and `ok` times are when it actually began and took effect. A step of
+  the schedule also records `planned_at_s` (its `at_s` in `schedule.jsonl`: seconds after the
+  schedule's start) and `late_s` (how much later than that it began), so a harness that woke
+  late is visible (`checker.stalls` judges it, with `chaos.watchdog`'s stall records).
+- Given a `counters` callable (`Cluster.network_stats`, the proxy's counters, or the simulated
+  network's `statistics`: anything returning those counters, awaitable or not), every network
+  fault's window is measured: the counters are read right after the fault took effect and
+  right before the operation that ends it (a `partition` replacing it, a `link` replacing a
+  link fault, a `heal`, the final heal) is applied, and that operation's completion lists the
+  windows it closed: `"windows": [{"fault_index", "f", "label", "start_ns", "end_ns",
+  "received", "partitioned", "dropped"}]`, the counts being deltas over the window. Reading
+  inside the window, never at its edges, errs on the side of too few messages: a window can
+  be judged vacuous that lost one message at its very edge, never effective for a message
+  another window lost. `checker.fault_guard` judges each window on its own: a 2 ms partition
+  after a stall that cost nothing is not hidden by the messages other partitions cost.
+  Without `counters` no window is recorded, and the guard falls back to the run's totals.
+
 Not yet: targeting "the leader" (nodes do not report leadership yet), and random fault mixes
 (a schedule is a fixed timeline, possibly with random shapes and targets).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from chaos import faults
-from checker.fault_kinds import DOWN, FAULT_NAMES, FAULTS, LINK_KEYS, PAUSED, TARGETS, heals
+from checker.fault_kinds import (
+    DOWN,
+    FAULT_NAMES,
+    FAULTS,
+    LINK_KEYS,
+    PAUSED,
+    TARGETS,
+    WINDOW_COUNTERS,
+    heals,
+)
 
-__all__ = ["FAULTS", "LINK_KEYS", "TARGETS", "FaultTarget", "HistoryRecorder", "Nemesis", "Step",
-           "choose_targets", "plan", "read_schedule", "write_schedule"]
+__all__ = ["FAULTS", "LINK_KEYS", "TARGETS", "Counters", "FaultTarget", "HistoryRecorder",
+           "Nemesis", "Step", "choose_targets", "plan", "read_schedule", "write_schedule"]
+
+# The network's counters now (`chaos.proxy.ProxyStatistics` keys), awaitable or not, so that
+# both `Cluster.network_stats` (the proxy's) and the simulated network's `statistics` fit as is.
+Counters = Callable[[], Awaitable[Mapping[str, Any]] | Mapping[str, Any]]
+# The faults whose windows are measured, and which operations end them: a partition replaces
+# the grudge, a link fault the link-fault table, and a heal clears both.
+WINDOW_FAULTS = ("partition", "link")
+CLOSES: dict[str, tuple[str, ...]] = {"partition": ("partition",), "link": ("link",),
+                                      "heal": WINDOW_FAULTS}
 
 
 class FaultTarget(Protocol):
@@ -70,10 +108,13 @@ class FaultTarget(Protocol):
 
 
 class HistoryRecorder(Protocol):
-    """Where nemesis operations go (`chaos.clients.Recorder` writes `history.jsonl`)."""
+    """Where nemesis operations go (`chaos.clients.Recorder` writes `history.jsonl`).
 
-    def record(self, type: str, process: Any, f: str, value: Any, *, error: Any = None
-               ) -> Any: ...
+    `record` returns the operation as written (with its `index` and `time`, which a fault
+    window names); extra keyword arguments are extra fields of the operation."""
+
+    def record(self, type: str, process: Any, f: str, value: Any, *, error: Any = None,
+               **extra: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -181,36 +222,93 @@ def read_schedule(path: Path) -> list[Step]:
         return [Step.from_json(json.loads(line)) for line in fh if line.strip()]
 
 
+@dataclass(frozen=True)
+class _Window:
+    """An open network fault: its `ok` operation as recorded, and the counters after it."""
+
+    f: str
+    label: str
+    op: Mapping[str, Any]
+    counters: Mapping[str, Any]
+
+
 class Nemesis:
     """Applies steps to a `FaultTarget` and records them in the history.
 
-    `active` (fault kind -> a short description) is what the status line shows."""
+    `active` (fault kind -> a short description) is what the status line shows. `counters`
+    (optional) reads the network's counters, so that each network fault's window records the
+    messages it cost (see the module docstring)."""
 
-    def __init__(self, target: FaultTarget, recorder: HistoryRecorder) -> None:
+    def __init__(self, target: FaultTarget, recorder: HistoryRecorder, *,
+                 counters: Counters | None = None) -> None:
         self.target = target
         self.recorder = recorder
+        self.counters = counters
         self.active: dict[str, Any] = {}
         self.applied_count = 0
         self._down: dict[str, None] = {}  # killed or stopped nodes, in order, for heal_all
         self._paused: dict[str, None] = {}
+        self._windows: dict[str, _Window] = {}  # "partition"/"link" -> its open window
 
     async def run_schedule(self, steps: Sequence[Step], *, start: float) -> None:
-        """Apply each step at `start + at_s` (trio time), each to completion."""
+        """Apply each step at `start + at_s` (trio time), each to completion, recording how
+        late it began (a stalled harness, or a previous step that ran long, makes it late)."""
         import trio  # here, so that planning and applying need no event loop of trio's
 
         for step in steps:
-            await trio.sleep_until(start + step.at_s)
-            await self.apply(step.f, step.value)
+            due = start + step.at_s
+            await trio.sleep_until(due)
+            late_s = max(0.0, trio.current_time() - due)
+            await self.apply(step.f, step.value, planned_at_s=step.at_s, late_s=late_s)
 
-    async def apply(self, f: str, value: Any) -> None:
-        self.recorder.record("invoke", "nemesis", f, value)
+    async def apply(self, f: str, value: Any, *, planned_at_s: float | None = None,
+                    late_s: float | None = None) -> None:
+        """Apply one operation and record it: `invoke`, then `ok` (or `info` and raise).
+        `planned_at_s` and `late_s` (a scheduled step's) are recorded with the invocation."""
+        timing = {} if planned_at_s is None else {"planned_at_s": round(planned_at_s, 6)}
+        if late_s is not None:
+            timing["late_s"] = round(late_s, 6)
+        invoke = self.recorder.record("invoke", "nemesis", f, value, **timing)
         try:
+            closed = await self._close_windows(CLOSES.get(f, ()), invoke)
             await self._apply(f, value)
+            opened = await self._read_counters() if f in WINDOW_FAULTS else None
         except Exception as e:  # the fault may have half happened: indefinite
             self.recorder.record("info", "nemesis", f, value, error=f"{type(e).__name__}: {e}")
             raise
-        self.recorder.record("ok", "nemesis", f, value)
+        ok = self.recorder.record("ok", "nemesis", f, value, **_windows_field(closed))
+        if opened is not None:
+            self._windows[f] = _Window(f, self._label(f, value), _as_op(ok), opened)
         self.applied_count += 1
+
+    async def _read_counters(self) -> Mapping[str, Any] | None:
+        if self.counters is None:
+            return None
+        counters = self.counters()
+        if inspect.isawaitable(counters):
+            counters = await counters
+        assert isinstance(counters, Mapping), f"counters() returned {counters!r}"
+        return counters
+
+    async def _close_windows(self, kinds: Sequence[str], closer: Any) -> list[dict[str, Any]]:
+        """Close the open windows of `kinds` just before `closer` (an invocation) changes the
+        network: read the counters once, and describe each window with its deltas."""
+        windows = [self._windows.pop(kind) for kind in kinds if kind in self._windows]
+        if not windows:
+            return []
+        now = await self._read_counters()
+        assert now is not None, "a window is open only when there are counters"
+        end_ns = _as_op(closer).get("time")
+        return [{"fault_index": w.op.get("index"), "f": w.f, "label": w.label,
+                 "start_ns": w.op.get("time"), "end_ns": end_ns,
+                 **{key: int(now.get(key, 0)) - int(w.counters.get(key, 0))
+                    for key in WINDOW_COUNTERS}}
+                for w in windows]
+
+    def _label(self, f: str, value: Any) -> str:
+        if f == "partition":
+            return str(value.get("shape", "?"))
+        return _describe_link(value["faults"][0]) if value.get("faults") else "none"
 
     async def _apply(self, f: str, value: Any) -> None:
         target = self.target
@@ -258,10 +356,12 @@ class Nemesis:
             raise ValueError(f"unknown fault {f!r}; use one of {', '.join(FAULT_NAMES)}")
 
     async def heal_all(self) -> None:
-        """End healed: network, processes, clocks. Recorded as one nemesis `heal` operation."""
+        """End healed: network, processes, clocks. Recorded as one nemesis `heal` operation,
+        whose completion closes the network faults' windows still open."""
         value = {"final": True}
-        self.recorder.record("invoke", "nemesis", "heal", value)
+        invoke = self.recorder.record("invoke", "nemesis", "heal", value)
         try:
+            closed = await self._close_windows(WINDOW_FAULTS, invoke)
             await self.target.heal()
             for nid in list(self._paused):
                 await self.target.resume(nid)
@@ -277,7 +377,16 @@ class Nemesis:
                                  error=f"{type(e).__name__}: {e}")
             raise
         self.active.clear()
-        self.recorder.record("ok", "nemesis", "heal", value)
+        self.recorder.record("ok", "nemesis", "heal", value, **_windows_field(closed))
+
+
+def _windows_field(closed: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"windows": closed} if closed else {}
+
+
+def _as_op(recorded: Any) -> Mapping[str, Any]:
+    """The recorded operation (a `chaos.clients.Recorder` returns it), or nothing known."""
+    return recorded if isinstance(recorded, Mapping) else {}
 
 
 def _set_or_pop(active: dict[str, Any], key: str, nodes: list[str]) -> None:

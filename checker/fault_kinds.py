@@ -15,6 +15,8 @@ Conditions (what a fault breaks and a heal mends): `network` (partitions and lin
 `down` (killed or stopped nodes), `paused` (SIGSTOPped nodes), `clock` (skewed clocks; a
 `clock` operation with offset 0 and rate 1 is its heal). The orchestrator's final
 heal-everything is recorded as `heal` with value `{"final": true}` and mends every condition.
+A network fault's window (its `ok` until the operation that replaces or heals it) is recorded in
+that closing operation's completion, with the messages the window cost (`WINDOW_COUNTERS`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ FAULTS: dict[str, FaultKind] = {
 FAULT_NAMES: tuple[str, ...] = tuple(FAULTS)
 # The fault each condition is healed by, for messages such as "add a restart before it".
 HEAL_OF: dict[str, str] = {NETWORK: "heal", DOWN: "restart", PAUSED: "resume", CLOCK: "clock"}
+
+# Operations of the `nemesis` process that are not faults but what the harness observed about
+# itself: `chaos.watchdog` records a `stall` (an `invoke` and its `ok`, value `{"slip_s",
+# "slept_s", "threshold_s"}`) when its timer woke late, and `checker.stalls` judges them. They
+# break and heal nothing, and a timeline cannot name them (they are not in `FAULTS`).
+STALL = "stall"
+OBSERVATIONS: tuple[str, ...] = (STALL,)
+# The network counters (`chaos.proxy.ProxyStatistics`) a fault window records, as deltas over
+# the window, in the `windows` of the operation that closes it (`chaos.nemesis`): messages that
+# reached the proxy, and those lost to the grudge and to lossy links.
+WINDOW_COUNTERS: tuple[str, ...] = ("received", "partitioned", "dropped")
 
 
 def is_clock_reset(params: Mapping[str, Any] | None) -> bool:

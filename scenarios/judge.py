@@ -31,6 +31,7 @@ from typing import Any
 from checker.fault_guard import faults_effective
 from checker.history import Op
 from checker.result import UNKNOWN, compose
+from checker.stalls import stalls
 from scenarios.workload import Workload
 from scenarios.workloads import get_workload
 
@@ -50,8 +51,9 @@ def judge(
     """The workload's checkers and the fault guard, composed into one result."""
     checked = workload.check(list(ops), node_ids=list(node_ids))
     named = dict(checked["results"])
-    if network is not None:
+    if network is not None:  # a run of ours, not an imported history: judge its faults
         named["faults"] = faults_effective(ops, network)
+        named["stalls"] = stalls(ops)
     return compose(named)
 
 
