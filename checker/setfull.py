@@ -30,14 +30,40 @@ may be returned as a list with repeats by some nodes).
 
 Deviation from Jepsen: Jepsen's set-full judges loss only by the last read; the final-read rule
 above is stronger, and matches what a broadcast service promises after healing.
+
+How it stays linear. A broadcast history is quadratic in size to begin with (each read returns
+the whole set so far); judging it must not multiply that. The plain definition (for each
+element, scan every read) is quadratic in time, and keeping each read as a set costs several
+times the history's size in memory. So one pass, in history order, keeps per element only what
+decides its verdict, and per read only its position, time and the list the history holds:
+
+- Elements are known in history order, so the elements known before a read was invoked are a
+  prefix of the known elements (found by bisection on their positions). A read lacks some of
+  them exactly when fewer of its elements fall in that prefix than the prefix holds; only then
+  are the missing ones looked for, newest first (a read usually lacks only the newest few),
+  each recording that read as its latest *missing* read (and whether it was final). A read
+  that lacks an old element scans back to it, in C: only a history that loses elements early
+  and keeps reading costs (elements x reads) set lookups again.
+- Lost without a final read means the last read (by invocation) observed the element and
+  lacked it: no other read is needed. The latest read that saw a lost element (for its lost
+  latency) is found afterwards, by one scan of the reads from the last, for the lost only.
+- A read that saw an element it could not have observed (invoked before it was known) marks it
+  seen; every other read that saw an element observed it, and then so did the last read.
+
+Each read's own elements become one transient set (for membership and duplicates). Beyond the
+history itself the checker holds a few values per element and per read: linear in the number
+of elements and operations, not in the total size of the reads. `tests/checker/test_setfull.py`
+compares it with the plain definition on random histories.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import filterfalse, islice
 from typing import Any
 
 from checker.history import Op, client_ops, pair
@@ -58,10 +84,7 @@ HEADLINE = (
 class _Read:
     invoke_pos: int
     invoke_time: int
-    complete_pos: int
-    complete_time: int
-    elements: frozenset[Hashable]
-    is_final: bool
+    value: list[Any]  # the history's own list, not a copy
 
 
 def set_full(
@@ -72,84 +95,97 @@ def set_full(
     linearizable: bool = False,
 ) -> dict[str, Any]:
     """Judge a set history; see the module docstring for every term."""
-    position = {id(op): i for i, op in enumerate(history)}
-    pairs = pair(client_ops(history))
+    pair(client_ops(history))  # raises HistoryError for a history no client could record
 
     attempted: set[Hashable] = set()
     failed: set[Hashable] = set()
-    known: dict[Hashable, tuple[int, int]] = {}  # element -> (position, time) it became known
     acked: set[Hashable] = set()
     acknowledged = 0
+    # element -> (position, time) it became known; insertion order is position order
+    known: dict[Hashable, tuple[int, int]] = {}
+    known_positions: list[int] = []  # the positions of `known`, in its order
+    known_set: set[Hashable] = set()  # the keys of `known`: a set differs from a set faster
+    missing_from: dict[Hashable, tuple[int, int]] = {}  # latest observing read that lacked it
+    missing_from_final: set[Hashable] = set()
+    seen_early: set[Hashable] = set()  # seen by a read invoked before it was known
     reads: list[_Read] = []
+    final_read_count = 0
     duplicated_count = 0
-    for inv, comp in pairs:
+
+    def learn(elements: Iterable[Hashable], pos: int, time: int) -> None:
+        for element in elements:
+            known[element] = (pos, time)
+            known_positions.append(pos)
+            known_set.add(element)
+
+    open_: dict[Any, tuple[int, Op]] = {}
+    for pos, op in enumerate(history):
+        if op.process == "nemesis":
+            continue
+        if op.type == "invoke":
+            open_[op.process] = (pos, op)
+            if op.f == add_f:
+                attempted.add(_key(op.value))
+            continue
+        invoke_pos, inv = open_.pop(op.process)
         if inv.f == add_f:
             element = _key(inv.value)
-            attempted.add(element)
-            if comp is not None and comp.type == "ok":
+            if op.type == "ok":
                 acknowledged += 1
                 acked.add(element)
-                _learn(known, element, position[id(comp)], comp.time)
-            elif comp is not None and comp.type == "fail":
+                if element not in known:
+                    learn((element,), pos, op.time)
+            elif op.type == "fail":
                 failed.add(element)
-        elif inv.f == read_f and comp is not None and comp.type == "ok":
-            if not isinstance(comp.value, list):
-                continue  # not a read result; the replies checker reports malformed replies
-            elements = [_key(v) for v in comp.value]
-            as_set = frozenset(elements)
-            duplicated_count += len(elements) - len(as_set)
-            reads.append(
-                _Read(
-                    position[id(inv)],
-                    inv.time,
-                    position[id(comp)],
-                    comp.time,
-                    as_set,
-                    bool(inv.extra.get("final") or comp.extra.get("final")),
-                )
-            )
-    for r in reads:
-        for element in r.elements:
-            _learn(known, element, r.complete_pos, r.complete_time)
+            continue
+        if inv.f != read_f or op.type != "ok" or not isinstance(op.value, list):
+            continue  # a value that is not a list: the replies checker reports malformed replies
+        members = _members(op.value)
+        duplicated_count += len(op.value) - len(members)
+        is_final = bool(inv.extra.get("final") or op.extra.get("final"))
+        final_read_count += is_final
+        reads.append(_Read(invoke_pos, inv.time, op.value))
+        before = bisect_left(known_positions, invoke_pos)  # known when the read was invoked
+        after = len(known) - before  # known since, while the read was in flight
+        late = members.intersection(islice(reversed(known), after)) if after else set()
+        new = members.difference(known_set)
+        missing = before - (len(members) - len(late) - len(new))
+        if missing:
+            newest_first = islice(reversed(known), after, None)
+            for element in islice(filterfalse(members.__contains__, newest_first), missing):
+                if missing_from.get(element, (-1, 0))[0] < invoke_pos:
+                    missing_from[element] = (invoke_pos, inv.time)
+                if is_final:
+                    missing_from_final.add(element)
+        seen_early |= late
+        seen_early |= new
+        learn(new, pos, op.time)
     failed -= acked  # an add that failed and then, retried, succeeded is not a failed add
 
-    reads.sort(key=lambda r: r.invoke_pos)
+    last_read_pos = max((r.invoke_pos for r in reads), default=-1)
     lost: list[Hashable] = []
     stable: list[Hashable] = []
     stale: list[Hashable] = []
     never_read: list[Hashable] = []
     stable_latencies_ms: list[float] = []
-    lost_latencies_ms: list[float] = []
     for element, (known_pos, known_time) in known.items():
-        last_present: _Read | None = None
-        last_absent: _Read | None = None
-        final_absent = False
-        for r in reads:
-            if element in r.elements:
-                last_present = r
-            elif r.invoke_pos > known_pos:
-                last_absent = r
-                final_absent = final_absent or r.is_final
-        is_lost = final_absent or (
-            last_absent is not None
-            and (last_present is None or last_absent.invoke_pos > last_present.invoke_pos)
-        )
-        if is_lost:
+        missed = missing_from.get(element)
+        if element in missing_from_final or (missed is not None and missed[0] == last_read_pos):
             lost.append(element)
-            lost_at = last_present.invoke_time + 1 if last_present else known_time
-            lost_latencies_ms.append(_ms(lost_at - known_time))
-        elif last_present is not None:
+        elif element in seen_early or known_pos < last_read_pos:
             stable.append(element)
-            stable_at = last_absent.invoke_time + 1 if last_absent else known_time
+            stable_at = missed[1] + 1 if missed is not None else known_time
             stable_latencies_ms.append(_ms(stable_at - known_time))
-            if last_absent is not None:
+            if missed is not None:
                 stale.append(element)
         else:
             never_read.append(element)
+    last_seen = _last_seen(reads, lost)
+    lost_latencies_ms = [_ms(last_seen[e] + 1 - known[e][1] if e in last_seen else 0) for e in lost]
 
-    seen = {e for r in reads for e in r.elements}
-    unexpected = seen - attempted
-    failed_but_read = (failed & seen) - unexpected
+    # Only reads make an element known without an ok add, so every such element was read.
+    unexpected = [e for e in known if e not in attempted]
+    failed_but_read = [e for e in failed if e in known]
 
     valid: Validity
     if lost or unexpected or failed_but_read or (linearizable and stale):
@@ -166,7 +202,7 @@ def set_full(
         acknowledged_count=acknowledged,
         known_count=len(known),
         read_count=len(reads),
-        final_read_count=sum(r.is_final for r in reads),
+        final_read_count=final_read_count,
         stable_count=len(stable),
         lost_count=len(lost),
         lost=_listed(lost),
@@ -184,6 +220,20 @@ def set_full(
     )
 
 
+def _last_seen(reads: list[_Read], elements: Iterable[Hashable]) -> dict[Hashable, int]:
+    """Element -> invocation time of the latest read (by invocation) that saw it."""
+    pending = set(elements)
+    found: dict[Hashable, int] = {}
+    for r in sorted(reads, key=lambda r: r.invoke_pos, reverse=True):
+        if not pending:
+            break
+        hit = pending.intersection(_members(r.value))
+        for element in hit:
+            found[element] = r.invoke_time
+        pending -= hit
+    return found
+
+
 def quantiles(values: Iterable[float], qs: Sequence[float] = QUANTILES) -> dict[str, float] | None:
     """Nearest-rank quantiles, keyed `"0"`, `"0.5"`, ... (JSON keys); None for no values."""
     ordered = sorted(values)
@@ -193,17 +243,20 @@ def quantiles(values: Iterable[float], qs: Sequence[float] = QUANTILES) -> dict[
     return {f"{q:g}": ordered[min(n - 1, max(0, math.ceil(q * n) - 1))] for q in qs}
 
 
-def _learn(known: dict[Hashable, tuple[int, int]], element: Hashable, pos: int, time: int) -> None:
-    if element not in known or pos < known[element][0]:
-        known[element] = (pos, time)
-
-
 def _key(value: Any) -> Hashable:
     """Elements as dict keys: JSON values that are not hashable become canonical JSON text."""
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True)
     hashable: Hashable = value
     return hashable
+
+
+def _members(value: list[Any]) -> set[Hashable]:
+    """The elements of a read as a set of keys (see `_key`)."""
+    try:
+        return set(value)
+    except TypeError:  # lists or dicts among them
+        return {_key(v) for v in value}
 
 
 def _ms(ns: int) -> float:

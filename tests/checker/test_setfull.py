@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker.history import Op
+from checker.history import Op, client_ops, pair
 from checker.result import brief
-from checker.setfull import quantiles, set_full
+from checker.setfull import _key, _listed, _ms, quantiles, set_full
 
 MS = 1_000_000
 
@@ -212,3 +212,152 @@ def test_dropping_an_acknowledged_element_from_a_final_read_is_lost(
     res = set_full(ops)
     assert res["valid"] is False
     assert victim in res["lost"]
+
+
+# -- the one-pass checker against the plain definition -------------------------------------------
+
+
+def plain_set_full(history: list[Op], *, linearizable: bool = False) -> dict[str, Any]:
+    """The module docstring's definition, written as plainly as possible: for every element,
+    scan every read (quadratic, and a set per read). `set_full` must agree with it exactly."""
+    position = {id(op): i for i, op in enumerate(history)}
+    attempted: set[Any] = set()
+    failed: set[Any] = set()
+    acked: set[Any] = set()
+    known: dict[Any, tuple[int, int]] = {}
+    reads: list[tuple[int, int, frozenset[Any], bool]] = []
+    duplicated = 0
+
+    def learn(element: Any, pos: int, time: int) -> None:
+        if element not in known or pos < known[element][0]:
+            known[element] = (pos, time)
+
+    for inv, comp in pair(client_ops(history)):
+        if inv.f == "add":
+            element = _key(inv.value)
+            attempted.add(element)
+            if comp is not None and comp.type == "ok":
+                acked.add(element)
+                learn(element, position[id(comp)], comp.time)
+            elif comp is not None and comp.type == "fail":
+                failed.add(element)
+        elif inv.f == "read" and comp is not None and comp.type == "ok":
+            if not isinstance(comp.value, list):
+                continue
+            elements = frozenset(_key(v) for v in comp.value)
+            duplicated += len(comp.value) - len(elements)
+            final = bool(inv.extra.get("final") or comp.extra.get("final"))
+            reads.append((position[id(inv)], inv.time, elements, final))
+            for element in elements:
+                learn(element, position[id(comp)], comp.time)
+    failed -= acked
+    lost, stable, stale, never_read, stable_ms, lost_ms = [], [], [], [], [], []
+    for element, (known_pos, known_time) in known.items():
+        present = [r for r in reads if element in r[2]]
+        absent = [r for r in reads if element not in r[2] and r[0] > known_pos]
+        last_present = max(present, default=None, key=lambda r: r[0])
+        last_absent = max(absent, default=None, key=lambda r: r[0])
+        if any(r[3] for r in absent) or (
+            last_absent is not None
+            and (last_present is None or last_absent[0] > last_present[0])
+        ):
+            lost.append(element)
+            lost_at = last_present[1] + 1 if last_present else known_time
+            lost_ms.append(_ms(lost_at - known_time))
+        elif last_present is not None:
+            stable.append(element)
+            stable_at = last_absent[1] + 1 if last_absent else known_time
+            stable_ms.append(_ms(stable_at - known_time))
+            if last_absent is not None:
+                stale.append(element)
+        else:
+            never_read.append(element)
+    seen = {e for r in reads for e in r[2]}
+    unexpected = seen - attempted
+    failed_but_read = (failed & seen) - unexpected
+    if lost or unexpected or failed_but_read or (linearizable and stale):
+        valid: Any = False
+    elif not reads or not (stable or lost):
+        valid = "unknown"
+    else:
+        valid = True
+    return {
+        "valid": valid,
+        "attempt_count": len(attempted),
+        "acknowledged_count": sum(
+            1 for inv, comp in pair(client_ops(history))
+            if inv.f == "add" and comp is not None and comp.type == "ok"
+        ),
+        "known_count": len(known),
+        "read_count": len(reads),
+        "final_read_count": sum(r[3] for r in reads),
+        "stable_count": len(stable),
+        "lost": _listed(lost),
+        "lost_count": len(lost),
+        "stale": _listed(stale),
+        "stale_count": len(stale),
+        "never_read": _listed(never_read),
+        "never_read_count": len(never_read),
+        "unexpected": _listed(unexpected),
+        "unexpected_count": len(unexpected),
+        "failed_but_read": _listed(failed_but_read),
+        "failed_but_read_count": len(failed_but_read),
+        "duplicated_count": duplicated,
+        "stable_latency_ms": quantiles(stable_ms),
+        "lost_latency_ms": quantiles(lost_ms),
+    }
+
+
+ELEMENTS = st.one_of(st.integers(0, 7), st.sampled_from(["a", [1], {"k": 1}]))
+
+
+@st.composite
+def concurrent_histories(draw: st.DrawFn) -> list[Op]:
+    """Up to four clients with overlapping operations, adds of a few elements that may repeat
+    (ok, fail, info or never completed), reads of any list (elements never added, repeats,
+    unhashable JSON values), some final, some failed or not lists; nemesis operations between;
+    times that need not follow positions."""
+    ops: list[Op] = []
+    open_: dict[int, Op] = {}
+    added: list[Any] = []  # reads mostly show what was added, so that few are unexpected
+    for _ in range(draw(st.integers(0, 40))):
+        if draw(st.integers(0, 9)) == 0:
+            ops.append(Op("info", "nemesis", "partition", None, time=len(ops)))
+            continue
+        p = draw(st.integers(0, 3))
+        time = len(ops) * MS + draw(st.sampled_from([0, 0, 0, -3 * MS]))
+        if p in open_:
+            inv = open_.pop(p)
+            if inv.f == "add":
+                outcome = draw(st.sampled_from(["ok", "ok", "fail", "info"]))
+                value = inv.value
+            else:
+                outcome = draw(st.sampled_from(["ok", "ok", "ok", "fail"]))
+                value = draw(
+                    st.one_of(
+                        st.lists(st.sampled_from(added), max_size=8) if added else st.nothing(),
+                        st.lists(ELEMENTS, max_size=8),
+                        st.just("garbage"),
+                    )
+                )
+            extra = {"final": True} if inv.extra.get("final") and draw(st.booleans()) else {}
+            ops.append(Op(outcome, p, inv.f, value, time=time, extra=extra))
+        else:
+            f = draw(st.sampled_from(["add", "read"]))
+            value = draw(ELEMENTS) if f == "add" else None
+            if f == "add":
+                added.append(value)
+            extra = {"final": True} if f == "read" and draw(st.integers(0, 4)) == 0 else {}
+            open_[p] = Op("invoke", p, f, value, time=time, extra=extra)
+            ops.append(open_[p])
+    for i, op_ in enumerate(ops):
+        op_.index = i
+    return ops
+
+
+@settings(max_examples=500, deadline=None)
+@given(concurrent_histories(), st.booleans())
+def test_set_full_agrees_with_the_plain_definition(ops: list[Op], linearizable: bool) -> None:
+    res = set_full(ops, linearizable=linearizable)
+    expected = plain_set_full(ops, linearizable=linearizable)
+    assert {k: res[k] for k in expected} == expected
