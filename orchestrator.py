@@ -12,10 +12,17 @@ then in one nursery runs the clients, the nemesis and the status line through th
 `results.json`, `run.json` and the report. With `RunConfig.simulate` the same schedule, workload
 and judge run on the deterministic simulator (`chaos.simulation`) instead of real processes.
 
+A harness failure is never a verdict: a process of ours that dies (`HarnessError`), a store that
+cannot be written (`chaos.store.StoreError`: a full disk, a read-only directory) or any other
+`OSError` ends the run with exit 4, `valid: "unknown"` and a one-line reason (`harness_reason`)
+in `run.json` (whenever it can still be written: the run sets room aside for it at the start).
+What was recorded stays; half a history line left by a failed append is cut.
+
 The roles live elsewhere: process supervision in `chaos.supervisor`, fault policy in
 `chaos.nemesis`, clients and the history in `chaos.clients`, the run store in `chaos.store`,
-the status line in `chaos.status`, judging in `scenarios.judge`. `HarnessError`,
-`find_exception` and `Cluster` are re-exported here for callers that know them by this module.
+the status line in `chaos.status`, judging in `scenarios.judge`, the parameters in
+`chaos.runconfig`. `HarnessError`, `find_exception`, `Cluster`, `RunConfig` and
+`reproduce_command` are re-exported here for callers that know them by this module.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import functools
 import os
 import platform
 import random
-import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,54 +45,19 @@ import zmq
 from chaos import store
 from chaos.clients import ClientIds, Recorder, WorkerConfig, run_final_ops, run_worker
 from chaos.nemesis import Nemesis, Step, plan, steps_before, write_schedule
+from chaos.runconfig import RunConfig, reproduce_command
 from chaos.status import RunStatistics
 from chaos.supervisor import Cluster, HarnessError, find_exception
+from chaos.watchdog import watch
 from checker.history import load_jsonl
 from checker.result import exit_code
 from scenarios.judge import judge
-from scenarios.schema import Scenario
-from scenarios.workloads import get_spec, get_workload
+from scenarios.workloads import get_workload
 
 __all__ = ["Cluster", "HarnessError", "Run", "RunConfig", "RunOutcome", "find_exception",
-           "reproduce_command", "versions"]
+           "harness_reason", "reproduce_command", "versions"]
 
 EXIT_HARNESS = 4
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Every parameter of one run; with the seed it is what `chaos replay` needs."""
-
-    scenario: Scenario  # with the command line's overrides applied and validated
-    service: str | None  # the built-in service (the CLI fills in the workload's); None: node_cmd
-    node_cmd: tuple[str, ...] | None
-    bug: str | None
-    seed: int
-    store: Path
-    command_line: tuple[str, ...] = ()
-    schedule: tuple[Any, ...] | None = None  # replay: a schedule read from a run directory
-    simulate: bool = False  # run the built-in service's machines in the simulator
-
-    # The cluster size, load and workload are the scenario's: one place, not two.
-    @property
-    def workload(self) -> str:
-        return self.scenario.workload
-
-    @property
-    def nodes(self) -> int:
-        return self.scenario.nodes
-
-    @property
-    def rate(self) -> float:
-        return self.scenario.rate
-
-    @property
-    def concurrency(self) -> int:
-        return self.scenario.concurrency
-
-    @property
-    def node_ids(self) -> list[str]:
-        return self.scenario.node_ids
 
 
 @dataclass
@@ -105,8 +76,9 @@ class Run:
     Phases, in trio time from the moment the cluster is ready (`start`):
     `[0, warmup_s)` clients only; `[warmup_s, warmup_s + time_limit_s)` faults on the
     schedule; then everything is healed and `recovery_s` passes with clients still running
-    (the healed phase in which the system must make progress); then clients stop and the
-    workload's final operations (reads) run, each retried until it succeeds.
+    (the healed phase in which the system must make progress); then clients stop, `settle_s`
+    of quiet passes, and the workload's final operations (reads) run, each retried until it
+    succeeds.
     """
 
     def __init__(self, config: RunConfig, *, status: Any = None) -> None:
@@ -144,8 +116,8 @@ class Run:
             "workload": c.workload, "workload_params": dict(sc.workload_params),
             "service": c.service, "node_cmd": list(c.node_cmd) if c.node_cmd else None,
             "bug": c.bug, "seed": c.seed, "nodes": c.node_ids, "simulated": c.simulate,
-            "time_limit_s": sc.time_limit_s, "warmup_s": sc.warmup_s,
-            "recovery_s": sc.recovery_s, "rate": c.rate, "concurrency": c.concurrency,
+            "time_limit_s": sc.time_limit_s, "warmup_s": sc.warmup_s, "recovery_s": sc.recovery_s,
+            "settle_s": sc.settle_s, "rate": c.rate, "concurrency": c.concurrency,
             "request_timeout_s": sc.request_timeout_s, "store": str(c.store),
             "command_line": list(c.command_line), "reproduce": reproduce_command(c),
             "versions": versions(), "started_at": self.started_at, "epoch_ns": self.epoch_ns,
@@ -168,23 +140,31 @@ class Run:
                     offset_s=c.scenario.warmup_s)
 
     async def execute(self) -> RunOutcome:
-        self.write_run_json(exit_code=None)
-        steps = self.plan()
-        write_schedule(steps, self.run_dir / "schedule.jsonl")
+        try:
+            store.reserve_space(self.run_dir)
+            self.write_run_json(exit_code=None)
+            steps = self.plan()
+            with store.atomic_path(self.run_dir / "schedule.jsonl") as tmp:
+                write_schedule(steps, tmp)
+        except store.StoreError as e:
+            return self._conclude(str(e))
         if self.config.simulate:
             return self._simulate(steps)
-        self.recorder = Recorder(self.run_dir / "history.jsonl", epoch_ns=self.epoch_ns)
         error: str | None = None
         try:
+            self.recorder = Recorder(self.run_dir / "history.jsonl", epoch_ns=self.epoch_ns)
             await self._run_cluster(steps)
-        except (HarnessError, BaseExceptionGroup) as e:
-            harness = find_exception(e, HarnessError)
-            if harness is None or find_exception(e, KeyboardInterrupt) is not None:
+        except (HarnessError, OSError, BaseExceptionGroup) as e:
+            error = harness_reason(e, self.run_dir)
+            if error is None or find_exception(e, KeyboardInterrupt) is not None:
                 raise
-            error = str(harness)
         finally:
-            self.counts = dict(self.recorder.counts)
-            self.recorder.close()
+            if self.recorder is not None:
+                self.counts = dict(self.recorder.counts)
+                try:
+                    self.recorder.close()  # flushes what a failed write left in its buffer
+                except OSError as e:
+                    error = error or store.describe(e, self.recorder.path)
         return self._conclude(error)
 
     def _simulate(self, steps: Sequence[Step]) -> RunOutcome:
@@ -193,15 +173,15 @@ class Run:
 
         c = self.config
         self.phase = "simulating"
-        (self.run_dir / "nodes").mkdir(exist_ok=True)
         try:
+            (self.run_dir / "nodes").mkdir(exist_ok=True)
             assert c.service is not None, "a simulated run runs a built-in service"
             result = simulate(scenario=c.scenario, service=c.service, bug=c.bug,
                               seed=c.seed, steps=steps, workload=self.workload,
                               history_path=self.run_dir / "history.jsonl",
                               log_dir=self.run_dir / "nodes")
-        except (HarnessError, SimulationError) as e:
-            return self._conclude(str(e))
+        except (HarnessError, SimulationError, OSError) as e:
+            return self._conclude(harness_reason(e, self.run_dir) or str(e))
         self.counts = dict(result.counts)
         self.network = dict(result.network)
         return self._conclude(None)
@@ -217,12 +197,13 @@ class Run:
                            bug=c.bug) as cluster:
             for node_id, body in self.workload.setup(c.node_ids):
                 await cluster.send_setup(node_id, body)
-            self.nemesis = Nemesis(cluster, self.recorder)
+            self.nemesis = Nemesis(cluster, self.recorder, counters=cluster.network_stats)
             stopping = False
             start = trio.current_time()
             fault_end = start + sc.warmup_s + sc.time_limit_s
             client_ids = ClientIds()
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(functools.partial(watch, self.recorder))  # stalls, recorded
                 if self.status is not None:
                     nursery.start_soon(self.status.serve, self.statistics)
                 async with trio.open_nursery() as clients:
@@ -250,6 +231,8 @@ class Run:
                     await trio.sleep(sc.recovery_s)
                     stopping = True
                     self.phase = "stopping clients"
+                self.phase = "settling"  # quiet: what was acknowledged spreads (Maelstrom)
+                await trio.sleep(sc.settle_s)
                 self.phase = "final reads"
                 await run_final_ops(c.node_ids, workload=self.workload, ctx=cluster.ctx,
                                     endpoint=cluster.endpoint, client_ids=client_ids,
@@ -265,47 +248,83 @@ class Run:
     # -- verdict -----------------------------------------------------------------------------
 
     def _conclude(self, error: str | None) -> RunOutcome:
+        """Judge (unless the harness failed) and write results.json, run.json and the report.
+        A store that fails here too makes the run a harness failure; whatever can still be
+        written is (results.json, or else run.json with the exit code and the reason)."""
         self.phase = "checking"
-        if error is not None:
-            results: dict[str, Any] = {"valid": "unknown", "harness_error": error,
-                                       "results": {}}
+        store.trim_partial_line(self.run_dir / "history.jsonl")
+        error = store.full_store_reason(error, self.run_dir, store=self.config.store)
+        store.release_space(self.run_dir)
+        results = self._results(error)
+        code = exit_code(results["valid"]) if error is None else EXIT_HARNESS
+        stalled = results.get("results", {}).get("stalls", {})
+        if code == exit_code("unknown") and stalled.get("valid") == "unknown":
+            # The harness itself stalled (DESIGN.md: exit 4), and nothing certain was found.
+            error = str(stalled.get("reason"))
             code = EXIT_HARNESS
-        else:
-            ops = load_jsonl(self.run_dir / "history.jsonl")
-            results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
-                            network=self.network)
-            results["network" if self.config.simulate else "proxy"] = self.network
-            code = exit_code(results["valid"])
-        results["counts"] = self.counts
-        store.write_json_atomic(self.run_dir / "results.json", results)
-        self.write_run_json(exit_code=code, ended_at=store.utc_now(), valid=results["valid"],
-                            error=error)
-        with contextlib.suppress(Exception):
-            from checker import report
+        written = False
+        try:
+            store.write_json_atomic(self.run_dir / "results.json", results)
+            written = True
+            self.write_run_json(exit_code=code, ended_at=store.utc_now(),
+                                valid=results["valid"], error=error)
+            self._write_report()
+        except store.StoreError as e:
+            error = error or str(e)  # a failure before this one is its cause: name that
+            code = EXIT_HARNESS
+            if not written:
+                results = self._results(error)
+                with contextlib.suppress(store.StoreError):
+                    store.write_json_atomic(self.run_dir / "results.json", results)
+            with contextlib.suppress(store.StoreError):
+                self.write_run_json(exit_code=code, ended_at=store.utc_now(), valid="unknown",
+                                    error=error)
+        valid = results["valid"] if code != EXIT_HARNESS else "unknown"
+        return RunOutcome(self.run_dir, code, valid, results, self.counts, error)
 
-            report.write_report(self.run_dir)
-        return RunOutcome(self.run_dir, code, results["valid"], results, self.counts, error)
+    def _results(self, error: str | None) -> dict[str, Any]:
+        if error is not None:
+            return {"valid": "unknown", "harness_error": error, "results": {},
+                    "counts": self.counts}
+        ops = load_jsonl(self.run_dir / "history.jsonl")
+        results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
+                        network=self.network)
+        results["network" if self.config.simulate else "proxy"] = self.network
+        results["counts"] = self.counts
+        return results
+
+    def _write_report(self) -> None:
+        """The page is a view of the files: a failure to write it is the store's (exit 4),
+        leaving no half page; any other failure of the report changes no verdict."""
+        from checker import report
+
+        path = self.run_dir / "report.html"
+        try:
+            with store.whole_or_none(path):
+                report.write_report(self.run_dir)
+        except OSError as e:
+            raise store.StoreError(store.describe(e, path), errno=e.errno) from e
+        except Exception:  # the report's own failure: the verdict stands
+            pass
+
+
+def harness_reason(exc: BaseException, run_dir: Path) -> str | None:
+    """The one-line reason `exc` (or a group nesting it) is a harness failure, or None if it is
+    not one: a store that cannot be written, a process of ours that died, any other OSError."""
+    for kind in (store.StoreError, HarnessError, OSError):
+        found = find_exception(exc, kind)
+        if found is None:
+            continue
+        if isinstance(found, store.StoreError | HarnessError):
+            return str(found)
+        assert isinstance(found, OSError)
+        if store.is_store_problem(found):
+            return store.describe(found, found.filename or run_dir)
+        return f"{type(found).__name__}: {found}"
+    return None
 
 
 def versions() -> dict[str, str]:
     return {"python": platform.python_version(), "trio": trio.__version__,
             "pyzmq": zmq.__version__, "zmq": zmq.zmq_version(), "psutil": psutil.__version__}
 
-
-def reproduce_command(c: RunConfig) -> str:
-    sc = c.scenario
-    source = str(sc.path) if sc.is_file and sc.path else sc.name
-    argv = ["chaos", "run", source, "--seed", str(c.seed), "--time-limit",
-            f"{sc.time_limit_s:g}", "--nodes", str(c.nodes), "--workload", c.workload,
-            "--rate", f"{c.rate:g}", "--concurrency", str(c.concurrency)]
-    if c.node_cmd:
-        argv += ["--node-cmd", " ".join(shlex.quote(a) for a in c.node_cmd)]
-    elif c.service is not None and c.service != get_spec(c.workload).service:
-        argv += ["--service", c.service]  # not the workload's own: say which
-    if c.bug:
-        argv += ["--bug", c.bug]
-    if c.simulate:
-        argv += ["--simulate"]
-    if c.store != Path("logs"):
-        argv += ["--store", str(c.store)]
-    return " ".join(shlex.quote(a) for a in argv)

@@ -10,9 +10,16 @@
 
 Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 usage error, 3 unknown (nothing to
 judge, or a budget ran out), 4 the harness failed (a node or the proxy could not start or died
-unprompted), 130 interrupted (Ctrl-C or SIGTERM).
+unprompted, the run store is full or cannot be written), 130 interrupted (Ctrl-C or SIGTERM).
 
 A usage error is one line on stderr naming the option or file and the fix, never a traceback.
+So is a harness failure (`chaos: harness failed: ...`), which `run.json` records too whenever it
+can still be written. The line between them, for every command: what you gave is wrong (a
+directory that is no run, a damaged run.json, results.json, history or schedule) is 2; the run
+store cannot be written (a full disk, a read-only directory: `chaos run`, `chaos replay`,
+`chaos report` alike) is 4. Exit 1 only ever means an anomaly: an unexpected exception (a bug
+of ours) prints its traceback and exits 4.
+
 Imports of the cluster machinery are lazy so that `chaos check` starts fast.
 """
 
@@ -23,6 +30,7 @@ import os
 import shlex
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,6 +49,12 @@ class UsageProblem(click.UsageError):
 
 def fail_usage(message: str) -> NoReturn:
     raise UsageProblem(message)
+
+
+class HarnessProblem(click.ClickException):
+    """The harness, not the user's input, failed (a full or unwritable store): one line, exit 4."""
+
+    exit_code = 4
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,6 +175,11 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as e:
+        from chaos.store import is_full
+
+        if is_full(e):  # the directory would do; the disk has no room: the harness's problem
+            raise HarnessProblem(f"--store: cannot create {store} ({e.strerror}); free space "
+                                 f"or pass another --store DIR") from e
         fail_usage(f"--store: cannot create {store} ({e.strerror}); pick a writable directory")
     if not os.access(store, os.W_OK):
         fail_usage(f"--store: {store} is not writable; pick a writable directory")
@@ -203,20 +222,29 @@ def execute_run(config: Any, *, as_json: bool) -> int:
     try:
         outcome = trio.run(main)
     except BaseException as e:
-        if orchestrator.find_exception(e, KeyboardInterrupt) is None:
-            harness = orchestrator.find_exception(e, orchestrator.HarnessError)
-            if harness is None:
-                raise
-            print(f"chaos: harness failed: {harness}", file=sys.stderr)
-            return EXIT_HARNESS
         the_run = holder.get("run")
+        if orchestrator.find_exception(e, KeyboardInterrupt) is not None:
+            if the_run is not None:
+                _finish_run_json(the_run, exit_code=EXIT_INTERRUPTED, interrupted=True)
+                print(f"\nchaos: interrupted; the history so far is in {the_run.run_dir}",
+                      file=sys.stderr)
+                print(f"chaos: reproduce with: {orchestrator.reproduce_command(config)}",
+                      file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if not isinstance(e, Exception):
+            raise  # SystemExit and the like: not ours to judge
+        reason = orchestrator.harness_reason(
+            e, the_run.run_dir if the_run is not None else config.store)
+        if reason is None:  # a bug of ours: its traceback, for the report, then the one line
+            traceback.print_exception(e)
+            reason = internal_error(e)
         if the_run is not None:
-            the_run.write_run_json(exit_code=EXIT_INTERRUPTED, interrupted=True)
-            print(f"\nchaos: interrupted; the history so far is in {the_run.run_dir}",
-                  file=sys.stderr)
-            print(f"chaos: reproduce with: {orchestrator.reproduce_command(config)}",
-                  file=sys.stderr)
-        return EXIT_INTERRUPTED
+            from chaos import store
+
+            _finish_run_json(the_run, exit_code=EXIT_HARNESS, ended_at=store.utc_now(),
+                             valid="unknown", error=reason)
+        print(f"chaos: harness failed: {reason}", file=sys.stderr)
+        return EXIT_HARNESS
     summary = {
         "valid": outcome.valid,
         "exit_code": outcome.exit_code,
@@ -237,6 +265,26 @@ def execute_run(config: Any, *, as_json: bool) -> int:
     else:
         print_summary(summary, outcome.results)
     return int(outcome.exit_code)
+
+
+def _finish_run_json(the_run: Any, **fields: Any) -> None:
+    """Record how the run ended in run.json, if the store still takes it (with the room the
+    run set aside given back); a store that does not is said in one line."""
+    from chaos import store
+
+    store.release_space(the_run.run_dir)
+    try:
+        the_run.write_run_json(**fields)
+    except store.StoreError as e:
+        print(f"chaos: run.json not updated: {e}", file=sys.stderr)
+
+
+def internal_error(e: BaseException) -> str:
+    """One line for an exception nobody expected (the innermost, for a trio group)."""
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    return (f"internal error ({type(e).__name__}: {e}); a bug in chaos-cluster, please "
+            f"report it with the traceback above")
 
 
 def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
@@ -295,6 +343,8 @@ def _load_run_json(run_dir: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         fail_usage(f"{path}:{e.lineno}: not valid JSON ({e.msg})")
+    except (OSError, UnicodeDecodeError) as e:
+        fail_usage(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})")
     if not isinstance(data, dict):
         fail_usage(f"{path}: expected a JSON object")
     return data
@@ -312,11 +362,7 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
     interleavings, so a replay reproduces the conditions, not necessarily the verdict.
     """
     info = _load_run_json(run_dir)
-    schedule_path = run_dir / "schedule.jsonl"
-    schedule = None
-    if schedule_path.is_file():
-        schedule = tuple(json.loads(line) for line in schedule_path.read_text().splitlines()
-                         if line.strip())
+    schedule = _load_schedule(run_dir / "schedule.jsonl")
     scenario_ref = info.get("scenario_file") or info.get("scenario")
     if not scenario_ref:
         fail_usage(f"{run_dir}/run.json names no scenario")
@@ -333,14 +379,51 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
     sys.exit(execute_run(config, as_json=as_json))
 
 
+def _load_schedule(path: Path) -> tuple[Any, ...] | None:
+    """The schedule a run wrote (None if it wrote none), each step checked, so that a damaged
+    file is one line naming the line, not a failure half-way into the replay."""
+    from chaos.nemesis import Step
+
+    if not path.is_file():
+        return None
+    steps = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        fail_usage(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            step = json.loads(line)
+            Step.from_json(step)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            fail_usage(f"{path}:{lineno}: not a schedule step ({type(e).__name__}: {e}); the "
+                       f"run's schedule is damaged, so it cannot be replayed exactly")
+        steps.append(step)
+    return tuple(steps)
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(run_dir: Path) -> None:
     """Write RUN_DIR/report.html again from the history and results."""
+    from chaos import store
     from checker import report as report_mod
 
     _load_run_json(run_dir)
-    path = report_mod.write_report(run_dir)
+    path = run_dir / "report.html"
+    try:
+        with store.whole_or_none(path):
+            path = report_mod.write_report(run_dir)
+    except OSError as e:
+        if e.filename is not None and not Path(e.filename).name.startswith(path.name):
+            fail_usage(f"{e.filename}: cannot read it ({e.strerror}); check the run directory")
+        raise HarnessProblem(store.describe(e, path, otherwise="and run chaos report again")
+                             ) from e
+    except ValueError as e:  # a damaged results.json or history (HistoryError, JSON errors)
+        fail_usage(f"{run_dir}: cannot make its report ({e}); its run.json, results.json or "
+                   f"history.jsonl is damaged")
     print(f"chaos: report written to {path}")
 
 
@@ -348,6 +431,9 @@ def main() -> None:
     """The console script: usage errors become one line and exit 2."""
     try:
         cli.main(standalone_mode=False)
+    except HarnessProblem as e:
+        print(f"chaos: harness failed: {e.format_message()}", file=sys.stderr)
+        sys.exit(EXIT_HARNESS)
     except click.exceptions.NoArgsIsHelpError as e:
         print(e.format_message() if hasattr(e, "format_message") else str(e))
         sys.exit(EXIT_USAGE)
@@ -364,6 +450,13 @@ def main() -> None:
         sys.exit(e.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:  # the machine refused us something: no bug, so no traceback
+        print(f"chaos: harness failed: {e}", file=sys.stderr)
+        sys.exit(EXIT_HARNESS)
+    except Exception as e:  # a bug of ours; never exit 1, which says an anomaly was found
+        traceback.print_exc()
+        print(f"chaos: harness failed: {internal_error(e)}", file=sys.stderr)
+        sys.exit(EXIT_HARNESS)
 
 
 if __name__ == "__main__":

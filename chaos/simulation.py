@@ -31,7 +31,7 @@ The pieces, one module each:
   paused nodes and restarts stopped ones in the order they went down).
 
 The phases are `orchestrator.Run`'s: every node starts and gets `init` from the admin client
-`c0` (retried every `INIT_RETRY_S`, a harness failure after `INIT_TIMEOUT_S`), then the
+`c0` (once; a harness failure without init_ok within `INIT_TIMEOUT_S`), then the
 workload's setup messages; warm-up with clients only; faults on the schedule, each step applied
 only after the previous one finished (a restart waits for `init_ok`), steps at the very end of
 the fault phase left to the final heal; the nemesis heals everything (network, paused nodes
@@ -59,19 +59,20 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from chaos.clients import Recorder
+from chaos.faults import ADMIN_ID
 from chaos.nemesis import Nemesis, Step, steps_before
 from chaos.simclients import SimClients
 from chaos.simloop import EventLoop, SimulationError, to_ns
 from chaos.simnet import SimNetwork
 from chaos.simnode import NodeCrashed, NodeState, SimNode
-from chaos.supervisor import INIT_RETRY_S, INIT_TIMEOUT_S, SETUP_TIMEOUT_S
+from chaos.supervisor import INIT_TIMEOUT_S, SETUP_TIMEOUT_S
 from node.service import ServiceSpec
 from node.services import check as check_service
 from node.services import get_service
 
 __all__ = ["SimulationError", "SimulationResult", "run_simulation", "simulate"]
 
-ADMIN = "c0"
+ADMIN = ADMIN_ID
 STORE_FILE = "store.json"  # as node.storage: what a node's disk held durably at the end
 
 
@@ -86,6 +87,9 @@ class ScenarioLike(Protocol):
     def time_limit_s(self) -> float: ...
     @property
     def recovery_s(self) -> float: ...
+
+    @property
+    def settle_s(self) -> float: ...
     @property
     def rate(self) -> float: ...
     @property
@@ -187,7 +191,7 @@ class Simulation:
         self.recorder = recorder = Recorder(history_path, epoch_ns=0, now_ns=lambda: loop.now_ns)
         self.clients = SimClients(loop=loop, network=self.network, recorder=recorder,
                                   workload=workload, seed=seed)
-        self.nemesis = Nemesis(self, recorder)
+        self.nemesis = Nemesis(self, recorder, counters=self.network.statistics)
         self._is_done = False
 
     def run(self, steps: Sequence[Step]) -> SimulationResult:
@@ -254,12 +258,14 @@ class Simulation:
             ))
         for step in steps_before(steps, fault_end_s):
             await loop.sleep_until(start_ns + to_ns(step.at_s))
-            await self._nemesis_does(self.nemesis.apply(step.f, step.value), step.f)
+            apply = self.nemesis.apply(step.f, step.value, planned_at_s=step.at_s)
+            await self._nemesis_does(apply, step.f)
         await loop.sleep_until(start_ns + to_ns(fault_end_s))
         await self._nemesis_does(self.nemesis.heal_all(), "heal")
         await loop.sleep(sc.recovery_s)
         clients.stopping = True
         await clients.join_workers()
+        await loop.sleep(sc.settle_s)  # quiet before the final reads, as a real run
         await clients.final_ops(self.node_ids, timeout_s=sc.request_timeout_s)
         self._is_done = True
 
@@ -275,17 +281,15 @@ class Simulation:
                                   ) from e
 
     async def _init_node(self, node_id: str) -> None:
-        """`Cluster._init_node`: send init until init_ok; a harness failure after a deadline."""
+        """`Cluster._init_node`: one init (a simulated node is connected as it starts), then
+        init_ok within `INIT_TIMEOUT_S`, or a harness failure."""
         body = {"type": "init", "node_id": node_id, "node_ids": self.node_ids}
-        deadline_ns = self.loop.now_ns + to_ns(INIT_TIMEOUT_S)
-        while self.loop.now_ns < deadline_ns:
-            reply = await self.clients.call(ADMIN, node_id, body, timeout_s=INIT_RETRY_S)
-            if reply is None:
-                continue
-            if reply.get("type") == "init_ok":
-                return
+        reply = await self.clients.call(ADMIN, node_id, body, timeout_s=INIT_TIMEOUT_S)
+        if reply is None:
+            raise SimulationError(
+                f"node {node_id} did not answer init within {INIT_TIMEOUT_S:g} s")
+        if reply.get("type") != "init_ok":
             raise SimulationError(f"node {node_id} answered init with {reply!r}, not init_ok")
-        raise SimulationError(f"node {node_id} did not answer init within {INIT_TIMEOUT_S:g} s")
 
     # -- faults: chaos.nemesis.FaultTarget, carried out on the simulated cluster ---------------
 

@@ -30,6 +30,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a packaged scenario by name, or a scenario file by path, validated."""
     ref = str(name_or_path)
     is_file = isinstance(name_or_path, Path) or "/" in ref or ref.endswith(".toml")
+    if Path(ref).is_dir() and (is_file or ref not in _packaged_names()):
+        raise ScenarioError(_directory_error(Path(ref)))
     if is_file:
         path = Path(ref)
         if not path.is_file():
@@ -48,6 +50,17 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                 "or a path to a .toml file"
             )
     return _load_path(path, is_file=is_file)
+
+
+def _directory_error(path: Path) -> str:
+    """A directory is neither a scenario name nor a file: say what to give instead."""
+    try:
+        inside = sorted(str(p) for p in path.glob("*.toml"))[:3]
+    except OSError:
+        inside = []
+    example = f" such as {', '.join(inside)}" if inside else ""
+    return (f"{path}: is a directory, not a scenario; give the name of a packaged scenario "
+            f"({', '.join(_packaged_names())}) or a .toml file{example}")
 
 
 def list_scenarios() -> list[Scenario]:

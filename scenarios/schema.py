@@ -12,6 +12,7 @@ run's seed). A file looks like this:
     time_limit_s = 20                # length of the fault phase; `--time-limit` rescales
     warmup_s = 2                     # clients only, before the fault phase
     recovery_s = 4                   # healed, clients still running, before the final reads
+    settle_s = 2                     # then clients stopped, quiet, before the final reads
     rate = 20                        # ops/s, all clients together
     concurrency = 5                  # client processes
     request_timeout_s = 1.0
@@ -63,6 +64,7 @@ _TOP_KEYS = (
     "time_limit_s",
     "warmup_s",
     "recovery_s",
+    "settle_s",
     "rate",
     "concurrency",
     "request_timeout_s",
@@ -73,6 +75,9 @@ _DEFAULTS: dict[str, Any] = {
     "description": "",
     "warmup_s": 2.0,
     "recovery_s": 4.0,
+    # Quiet before the final reads (Maelstrom waits 10 s): an element acknowledged just before
+    # the clients stop must have had time to spread, or set-full would call it lost.
+    "settle_s": 2.0,
     "rate": 10.0,
     "concurrency": 3,
     "request_timeout_s": 1.0,
@@ -90,6 +95,7 @@ class Scenario:
     time_limit_s: float
     warmup_s: float
     recovery_s: float
+    settle_s: float
     rate: float
     concurrency: int
     request_timeout_s: float
@@ -105,7 +111,7 @@ class Scenario:
     @property
     def duration_s(self) -> float:
         """Warm-up, faults and recovery: the run's length before its final reads."""
-        return self.warmup_s + self.time_limit_s + self.recovery_s
+        return self.warmup_s + self.time_limit_s + self.recovery_s + self.settle_s
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +123,7 @@ class Scenario:
             "time_limit_s": self.time_limit_s,
             "warmup_s": self.warmup_s,
             "recovery_s": self.recovery_s,
+            "settle_s": self.settle_s,
             "rate": self.rate,
             "concurrency": self.concurrency,
             "request_timeout_s": self.request_timeout_s,
@@ -235,6 +242,7 @@ def parse_scenario(
     )
     warmup_s = v.number("warmup_s", get("warmup_s"), low=0.0, high=DURATION_S_MAX)
     recovery_s = v.number("recovery_s", get("recovery_s"), low=0.0, high=DURATION_S_MAX)
+    settle_s = v.number("settle_s", get("settle_s"), low=0.0, high=DURATION_S_MAX)
     rate = v.number("rate", get("rate"), low=0.0, high=RATE_MAX, low_open=True)
     concurrency = v.integer("concurrency", get("concurrency"), low=1, high=CONCURRENCY_MAX)
     request_timeout_s = v.number(
@@ -261,6 +269,7 @@ def parse_scenario(
         time_limit_s=time_limit_s,
         warmup_s=warmup_s,
         recovery_s=recovery_s,
+        settle_s=settle_s,
         rate=rate,
         concurrency=concurrency,
         request_timeout_s=request_timeout_s,

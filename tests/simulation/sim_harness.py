@@ -163,6 +163,7 @@ class MiniScenario:
     warmup_s: float = 1.0
     time_limit_s: float = 4.0
     recovery_s: float = 2.0
+    settle_s: float = 0.5
     rate: float = 20.0
     concurrency: int = 3
     request_timeout_s: float = 1.0

@@ -4,7 +4,6 @@ semantics, process faults inside a run, and harness failures."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +80,10 @@ def test_the_run_has_the_phases_of_a_real_run(tmp_path: Path) -> None:
     workers = [op for op in ops if op["process"] != "nemesis" and not op.get("final")]
     assert workers, "clients ran"
     assert all(op["time"] < finals[0]["time"] for op in workers)  # clients stopped first
-    assert result.counts == {t: sum(1 for op in ops if op["process"] != "nemesis"
-                                    and op["type"] == t) for t in ("invoke", "ok", "fail", "info")}
+    types = ("invoke", "ok", "fail", "info")
+    assert {t: result.counts[t] for t in types} == {
+        t: sum(1 for op in ops if op["process"] != "nemesis" and op["type"] == t) for t in types
+    }
     assert result.simulated_s * 1e9 == ops[-1]["time"]
     net = result.network
     assert net["partitioned"] > 0
@@ -189,18 +190,20 @@ def test_a_machine_that_raises_is_a_harness_failure(tmp_path: Path) -> None:
     assert lines and all(json.loads(line) for line in lines)  # the history so far is whole
 
 
-def test_a_restart_that_is_never_answered_is_a_harness_failure(tmp_path: Path) -> None:
+def test_the_admin_client_is_never_faulted_so_a_restart_gets_its_one_init(
+        tmp_path: Path) -> None:
+    """As the real proxy: a link fault that drops every client message spares `c0`, so the
+    restarted node still gets its single init (a lost init would be a harness failure that
+    says nothing about the system), while the workers' operations are lost."""
     steps = [Step(0.5, "link", {"faults": [{"src": "*", "dest": "*", "drop_probability": 1.0}],
                                 "clients": True}),
              Step(1.0, "kill", {"nodes": ["n1"]}),
              Step(1.5, "restart", {"nodes": ["n1"]})]
-    with pytest.raises(SimulationError, match="did not answer init"):
-        run(tmp_path, steps=steps, scenario=replace(SCENARIO, time_limit_s=20.0))
-    ops = [json.loads(line) for line in
-           (tmp_path / "history.jsonl").read_text(encoding="utf-8").splitlines()]
+    result, _, ops = run(tmp_path, steps=steps)
     restart = [op for op in ops if op["process"] == "nemesis" and op["f"] == "restart"]
-    assert [op["type"] for op in restart] == ["invoke", "info"]  # it may have half happened
-    assert restart[1]["time"] - restart[0]["time"] >= 10e9  # INIT_TIMEOUT_S of retries
+    assert [op["type"] for op in restart] == ["invoke", "ok"]
+    assert result.nodes["n1"]["starts"] == 2
+    assert result.network["dropped"] > 0  # the workers' messages were dropped meanwhile
 
 
 def test_a_fault_that_cannot_be_applied_is_recorded_info_and_fails_the_run(

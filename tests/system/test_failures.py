@@ -1,5 +1,6 @@
 """How `chaos run` fails: bad input (exit 2, one line), a broken node (exit 4), interruption
-(exit 130) and `kill -9` of the orchestrator (no process left behind), two runs at once."""
+(exit 130) and `kill -9` of the orchestrator (no process left behind), two runs at once. A store
+that cannot be written (exit 4) is in test_harness_failures.py."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.cluster
     ("args", "fragment"),
     [
         (["run", "no-such-scenario"], "no-such-scenario"),
+        (["run", "scenarios"], "scenarios: is a directory, not a scenario"),
+        (["run", "scenarios/"], "or a .toml file such as scenarios/echo.toml"),
         (["run", "partition-heal", "--bug", "no-such-bug"], "--bug"),
         (["run", "partition-heal", "--nodes", "0"], "--nodes"),
         (["run", "partition-heal", "--workload", "nope"], "--workload"),

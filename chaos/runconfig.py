@@ -1,0 +1,74 @@
+"""The parameters of one run, and the command line that repeats it.
+
+    config = RunConfig(scenario=load_scenario("partition-heal"), service="broadcast",
+                       node_cmd=None, bug=None, seed=7, store=Path("logs"))
+    reproduce_command(config)   # 'chaos run partition-heal --seed 7 ...'
+
+`RunConfig` is what `orchestrator.Run` runs and what `run.json` records, so that `chaos replay`
+can run it again; the CLI builds one from its options (`chaos.cli`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenarios.schema import Scenario
+from scenarios.workloads import get_spec
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every parameter of one run; with the seed it is what `chaos replay` needs."""
+
+    scenario: Scenario  # with the command line's overrides applied and validated
+    service: str | None  # the built-in service (the CLI fills in the workload's); None: node_cmd
+    node_cmd: tuple[str, ...] | None
+    bug: str | None
+    seed: int
+    store: Path
+    command_line: tuple[str, ...] = ()
+    schedule: tuple[Any, ...] | None = None  # replay: a schedule read from a run directory
+    simulate: bool = False  # run the built-in service's machines in the simulator
+
+    # The cluster size, load and workload are the scenario's: one place, not two.
+    @property
+    def workload(self) -> str:
+        return self.scenario.workload
+
+    @property
+    def nodes(self) -> int:
+        return self.scenario.nodes
+
+    @property
+    def rate(self) -> float:
+        return self.scenario.rate
+
+    @property
+    def concurrency(self) -> int:
+        return self.scenario.concurrency
+
+    @property
+    def node_ids(self) -> list[str]:
+        return self.scenario.node_ids
+
+
+def reproduce_command(c: RunConfig) -> str:
+    sc = c.scenario
+    source = str(sc.path) if sc.is_file and sc.path else sc.name
+    argv = ["chaos", "run", source, "--seed", str(c.seed), "--time-limit",
+            f"{sc.time_limit_s:g}", "--nodes", str(c.nodes), "--workload", c.workload,
+            "--rate", f"{c.rate:g}", "--concurrency", str(c.concurrency)]
+    if c.node_cmd:
+        argv += ["--node-cmd", " ".join(shlex.quote(a) for a in c.node_cmd)]
+    elif c.service is not None and c.service != get_spec(c.workload).service:
+        argv += ["--service", c.service]  # not the workload's own: say which
+    if c.bug:
+        argv += ["--bug", c.bug]
+    if c.simulate:
+        argv += ["--simulate"]
+    if c.store != Path("logs"):
+        argv += ["--store", str(c.store)]
+    return " ".join(shlex.quote(a) for a in argv)
