@@ -255,7 +255,12 @@ class Run:
         store.trim_partial_line(self.run_dir / "history.jsonl")
         error = store.full_store_reason(error, self.run_dir, store=self.config.store)
         store.release_space(self.run_dir)
-        results = self._results(error)
+        try:
+            results = self._results(error)
+        except MemoryError:  # the harness's limit, not the system's fault: exit 4, never a hang
+            error = (f"judging {self.run_dir / 'history.jsonl'} ran out of memory; run "
+                     "chaos check on it where more memory is free, or shorten the run")
+            results = self._results(error)
         code = exit_code(results["valid"]) if error is None else EXIT_HARNESS
         stalled = results.get("results", {}).get("stalls", {})
         if code == exit_code("unknown") and stalled.get("valid") == "unknown":

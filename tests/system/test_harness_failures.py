@@ -157,6 +157,26 @@ def latest(tmp_path: Path) -> Path:
 # -- simulated runs, writes failed in this process (no root, no mark) ----------------------------
 
 
+def test_judging_out_of_memory_is_a_harness_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A history too big to judge here is the harness's limit: exit 4 and one line, with the
+    exit code and reason in run.json (the soak of issue 7 hung instead)."""
+    import orchestrator
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(orchestrator, "judge", exhausted)
+    code, out, err = simulated(tmp_path, capsys)
+    assert code == 4, out + err
+    assert "ran out of memory" in err
+    assert "Traceback" not in err
+    info = json.loads((latest(tmp_path) / "run.json").read_text())
+    assert info["exit_code"] == 4
+    assert "ran out of memory" in info["error"]
+
+
 def test_a_results_json_that_cannot_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     DiskFaults(monkeypatch, {"results.json.tmp": 100})  # half a document, then a full disk
