@@ -1,7 +1,8 @@
 """Reading and writing histories in other tools' formats, and telling the formats apart.
 
-`load(path, fmt=None)` returns a `Loaded(ops, fmt, semantics, default_model, default_init)`;
-`fmt` is one of `FORMATS`, detected from the file name and its first bytes when not given:
+`load(path, fmt=None)` returns a `Loaded(ops, fmt, semantics, default_model, default_init,
+warnings)`; `fmt` is one of `FORMATS`, detected from the file name and its first bytes when
+not given:
 
 | format          | what it is                                                               |
 |-----------------|--------------------------------------------------------------------------|
@@ -23,18 +24,31 @@ and Porcupine's logs fix their model too (`cas-register`, init nil; `kv`, init "
 `--format json` (keys without colons, one object per operation), so a history can be
 cross-checked with Jepsen's own tools.
 
-Errors are `HistoryError`s whose message is `path:line: what is wrong; what to do`.
+Errors are `HistoryError`s whose message is `path:line: what is wrong; what to do`. A line
+that does not parse is an error wherever it is, the last one too; the one exception is ours: a
+torn last line of a `jsonl` history (a run stopped mid-write, `checker.history`), which is
+skipped with a line in `Loaded.warnings` for the caller to show.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from checker.history import TYPES, HistoryError, Op, op_from_json, parse_jsonl
+from checker.history import (
+    TYPES,
+    HistoryError,
+    Op,
+    lines_of,
+    op_from_json,
+    open_text,
+    parse_jsonl_lines,
+)
 
 FORMATS = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 
@@ -46,6 +60,7 @@ class Loaded:
     semantics: str
     default_model: str | None = None
     default_init: Any = None
+    warnings: list[str] = field(default_factory=list)  # one line each, naming file and line
 
 
 _ETCD = re.compile(
@@ -78,9 +93,17 @@ def detect(path: Path, head: str) -> str:
     )
 
 
-def read_text(path: Path) -> str:
+HEAD_CHARS = 4096  # what `detect` looks at
+CHUNK_CHARS = 1 << 16
+
+
+def load(path: Path, fmt: str | None = None) -> Loaded:
+    """Read a history file in `fmt` (detected when None). Our `jsonl` and Porcupine's kv logs
+    are read line by line, never whole (`checker.history`, "Memory"); the other formats are
+    one form each (a JSON array, an EDN vector) or Porcupine's small logs, and read whole."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open_text(path) as fh:
+            return _load(fh, path, fmt)
     except FileNotFoundError:
         raise HistoryError(
             f"{path}: no such file; pass a run directory or a history file"
@@ -93,24 +116,34 @@ def read_text(path: Path) -> str:
         raise HistoryError(f"{path}: cannot read it ({e.strerror})") from None
 
 
-def load(path: Path, fmt: str | None = None) -> Loaded:
-    """Read a history file in `fmt` (detected when None)."""
-    text = read_text(path)
-    if not text.strip():
-        return Loaded([], fmt or "empty", "knossos")  # nothing to judge: the verdict is unknown
+def _load(fh: TextIO, path: Path, fmt: str | None) -> Loaded:
+    head = fh.read(HEAD_CHARS)
+    read = [head]  # the text read so far
+    if not head.strip():  # perhaps a blank file: read on until it is not
+        while chunk := fh.read(CHUNK_CHARS):
+            read.append(chunk)
+            if chunk.strip():
+                break
+        else:  # nothing to judge: the verdict is unknown
+            return Loaded([], fmt or "empty", "knossos")
     if fmt is None:
-        fmt = detect(path, text[:4096])
+        fmt = detect(path, head)
+    if fmt not in FORMATS:
+        raise HistoryError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    read.append(fh.readline())  # to the end of the line the text read so far stops in
+    start = "".join(read)
     if fmt == "jsonl":
-        return Loaded(parse_jsonl(text, where=str(path)), fmt, "knossos")
+        warnings: list[str] = []
+        ops = parse_jsonl_lines(chain(lines_of(start), fh), where=str(path), warnings=warnings)
+        return Loaded(ops, fmt, "knossos", warnings=warnings)
+    if fmt == "porcupine-kv":
+        return Loaded(parse_kv_lines(chain(lines_of(start), fh), path), fmt, "porcupine", "kv", "")
+    text = start + fh.read()
     if fmt == "json":
         return Loaded(_parse_json_array(text, path), fmt, "knossos")
     if fmt == "porcupine-etcd":
         return Loaded(parse_etcd(text, path), fmt, "porcupine", "cas-register", None)
-    if fmt == "porcupine-kv":
-        return Loaded(parse_kv(text, path), fmt, "porcupine", "kv", "")
-    if fmt == "edn":
-        return Loaded(parse_edn(text, path), fmt, "knossos")
-    raise HistoryError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return Loaded(parse_edn(text, path), fmt, "knossos")
 
 
 def _parse_json_array(text: str, path: Path) -> list[Op]:
@@ -160,10 +193,17 @@ def _unquote(s: str) -> str:
 
 
 def parse_kv(text: str, path: Path) -> list[Op]:
-    """Porcupine's kv logs, one EDN map per line; `:key` moves into `value = [key, v]`."""
+    """Porcupine's kv logs, one EDN map per line (see `parse_kv_lines`)."""
+    return parse_kv_lines(lines_of(text), path)
+
+
+def parse_kv_lines(lines: Iterable[str], path: Path) -> list[Op]:
+    """Porcupine's kv logs, one EDN map per line, each with its newline (as a file gives them);
+    `:key` moves into `value = [key, v]`."""
     ops: list[Op] = []
     match = _KV.match
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line_read in enumerate(lines, 1):
+        line = line_read.removesuffix("\n")
         m = match(line)
         if m is None:
             if not line.strip():

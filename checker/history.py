@@ -14,15 +14,40 @@ A history is a list of `Op`s in the order they happened. Field names and meaning
 - `node`: which node served the request, where useful.
 
 Only invocations and their completions are paired here; checkers decide what they mean.
+
+## A torn last line
+The recorder writes each operation as one line and flushes it, so a run killed mid-write (or
+out of disk space) can leave its last line cut short: the start of a record, `{"index":...`,
+with no newline after it. `parse_jsonl` skips such a line and reports it to `warnings`
+(`chaos check` prints it and checks everything before it), because refusing the whole history
+would throw away a crashed run's evidence, which is what the history is flushed for. Anything
+else that does not parse is an error naming the file and the line, the last line included: a
+line that ends with a newline was written whole, and one that does not begin as our records
+begin (`{"index":`) was not written by us. So a file of one garbage line is an error, never
+an empty history.
+
+## Memory
+Checking a history should take a small multiple of its size (issue 7), and a broadcast history
+is mostly read sets: every read lists the whole set so far, as small integers. So a file is
+read line by line (`open_text`, `parse_jsonl_lines`), never whole, and the scalars that repeat
+are shared (`Sharing`): the numbers of long lines are one `int` per distinct number, not one
+per read that holds it, and an op's `type`, `f`, `node` and string `process` and `error` are
+one `str` per distinct value. A read set then costs its list (an 8-byte pointer per element,
+written in about 5 bytes), and an 80 MB broadcast history loads in about twice its size. Short
+lines are decoded as they are: their numbers are mostly their own index and time, which no
+other line repeats, and looking them up would only cost time. What is remembered is bounded
+(`SHARED_VALUES_MAX`, then it starts afresh). Lists are never shared (an `Op`'s value is its
+own), nor are strings inside values.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 TYPES = ("invoke", "ok", "fail", "info")
 
@@ -90,39 +115,168 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
     )
 
 
-def parse_jsonl(text: str, *, where: str) -> list[Op]:
-    """Parse the text of a `history.jsonl`; errors name `where` and the line.
+RECORD_START = '{"index":'  # how every line our recorder (and `dump_jsonl`) writes begins
 
-    A last line cut short (the run died mid-write) is skipped: everything before it is still a
-    history. An operation without an `index` gets its position.
+
+def is_torn(line: str, *, is_last: bool) -> bool:
+    """Whether an unparseable line is what a write cut short leaves (module docstring): the
+    last one, with no newline after it (`is_last`: the text does not end with one), beginning
+    as our records begin (`RECORD_START`, or as much of it as there is)."""
+    return is_last and (line.startswith(RECORD_START) or RECORD_START.startswith(line))
+
+
+SHARED_LINE_CHARS = 512  # lines longer than this (read sets) share their numbers
+SHARED_VALUES_MAX = 1 << 16  # distinct values a `Sharing` remembers before it starts afresh
+
+
+class _SharedInts(dict[str, int]):
+    """JSON integer literals to one `int` each: `parse_int` for a `json.JSONDecoder`. Bounded:
+    when full it starts afresh (values it held stay shared by the ops that hold them)."""
+
+    __slots__ = ()
+
+    def __missing__(self, digits: str) -> int:
+        if len(self) >= SHARED_VALUES_MAX:
+            self.clear()
+        value = self[digits] = int(digits)
+        return value
+
+
+_TYPES = {t: t for t in TYPES}
+
+
+class Sharing:
+    """One object per distinct repeated scalar of a history being loaded (module docstring)."""
+
+    def __init__(self) -> None:
+        self._decoder = json.JSONDecoder(parse_int=_SharedInts().__getitem__)
+        self._texts: dict[str, str] = {}
+
+    def loads(self, text: str) -> Any:
+        """`json.loads(text)`, with the numbers of a long line shared."""
+        # json.loads, unlike JSONDecoder.decode, refuses a byte-order mark: leave that line to it.
+        if len(text) <= SHARED_LINE_CHARS or text.startswith("\ufeff"):
+            return json.loads(text)
+        return self._decoder.decode(text)
+
+    def text(self, value: str) -> str:
+        if len(self._texts) >= SHARED_VALUES_MAX:
+            self._texts.clear()
+        return self._texts.setdefault(value, value)
+
+    def share(self, op: Op) -> None:
+        """Point `op`'s repeated strings at the objects other ops hold."""
+        op.type = _TYPES[op.type]
+        op.f = self.text(op.f)
+        if type(op.process) is str:
+            op.process = self.text(op.process)
+        if type(op.node) is str:
+            op.node = self.text(op.node)
+        if type(op.error) is str:
+            op.error = self.text(op.error)
+        if op.extra:
+            op.extra = {self.text(k): v for k, v in op.extra.items()}
+
+
+def lines_of(text: str) -> Iterator[str]:
+    """The lines of `text`, split at "\\n" only (as `text.split("\\n")` splits it), each with its
+    newline, as reading a file gives them: only the last one may lack it."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start : end + 1]
+        start = end + 1
+    if start < len(text):
+        yield text[start:]
+
+
+def parse_jsonl(text: str, *, where: str, warnings: list[str] | None = None) -> list[Op]:
+    """Parse the text of a `history.jsonl` (see `parse_jsonl_lines`)."""
+    return parse_jsonl_lines(lines_of(text), where=where, warnings=warnings)
+
+
+def parse_jsonl_lines(
+    lines: Iterable[str], *, where: str, warnings: list[str] | None = None
+) -> list[Op]:
+    """Parse the lines of a `history.jsonl`, each with its newline (as a file, or `lines_of`,
+    gives them); errors name `where` and the line.
+
+    A torn last line (module docstring) is skipped and a line saying so is appended to
+    `warnings`: everything before it is still a history. An operation without an `index` gets
+    its position.
     """
     ops: list[Op] = []
-    lines = text.split("\n")
+    sharing = Sharing()
     for lineno, line in enumerate(lines, 1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
+        is_last = not line.endswith("\n")  # only the last line has no newline after it
+        # Without its newline, the line reads as it always did: an unterminated string says so,
+        # not "invalid control character".
+        text = line if is_last else line[:-1]
         try:
-            d = json.loads(line)
+            d = sharing.loads(text)
         except json.JSONDecodeError as e:
-            if lineno == len(lines):
-                break  # no newline after it: cut short
+            if is_torn(text, is_last=is_last):
+                if warnings is not None:
+                    warnings.append(
+                        f"{where}:{lineno}: the last line is cut short (no newline after it: "
+                        f"the run stopped mid-write); skipped it and checked the "
+                        f"{len(ops)} operation(s) before it"
+                    )
+                break
             raise HistoryError(
                 f"{where}:{lineno}: not valid JSON ({e.msg}); each line must be one JSON object"
             ) from None
         op = op_from_json(d, where=f"{where}:{lineno}")
+        sharing.share(op)
         if op.index < 0:
             op.index = len(ops)
         ops.append(op)
     return ops
 
 
+def undecodable(path: Path) -> UnicodeDecodeError | None:
+    """The first byte of `path` that is not UTF-8, as decoding the whole file reports it
+    (`start` and `end` count from the file's start), or None; read line by line."""
+    offset = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return UnicodeDecodeError(
+                    e.encoding, e.object, offset + e.start, offset + e.end, e.reason
+                )
+            offset += len(line)
+    return None
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """`path` open as UTF-8 text, to be read line by line (newlines as `Path.read_text` reads
+    them). A file that is not UTF-8 is refused as such whatever else is wrong with it, as when
+    the whole text was decoded before anything read it: if the block raises, and the file holds
+    a byte that is not UTF-8 anywhere, the error raised is that `UnicodeDecodeError`, its
+    position counted from the file's start (`undecodable`)."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            yield fh
+        except Exception:
+            error = undecodable(path)
+            if error is None:
+                raise
+            raise error from None
+
+
 def iter_jsonl(path: Path) -> Iterator[Op]:
-    """The operations of a `history.jsonl` file (see `parse_jsonl`)."""
+    """The operations of a `history.jsonl` file (see `parse_jsonl_lines`)."""
     yield from load_jsonl(path)
 
 
-def load_jsonl(path: Path) -> list[Op]:
-    return parse_jsonl(path.read_text(encoding="utf-8"), where=str(path))
+def load_jsonl(path: Path, *, warnings: list[str] | None = None) -> list[Op]:
+    """The operations of a `history.jsonl` file, read line by line (`parse_jsonl_lines`)."""
+    with open_text(path) as fh:
+        return parse_jsonl_lines(fh, where=str(path), warnings=warnings)
 
 
 def dump_jsonl(ops: Iterable[Op], path: Path) -> None:

@@ -120,10 +120,73 @@ def test_jsonl_errors_name_file_and_line(tmp_path: Path) -> None:
         load(path)
 
 
-def test_jsonl_truncated_last_line_is_skipped(tmp_path: Path) -> None:
-    good = json.dumps({"type": "invoke", "process": 0, "f": "read"})
-    path = write(tmp_path, "history.jsonl", f'{good}\n{{"type": "ok", "proc')
-    assert len(load(path).ops) == 1
+GOOD_LINE = json.dumps({"type": "invoke", "process": 0, "f": "read"})
+
+
+@pytest.mark.parametrize(
+    ("text", "skipped_line"),
+    [
+        (f'{GOOD_LINE}\n{{"index":1,"time":5,"type":"ok","proc', 2),  # stopped mid-write
+        (f"{GOOD_LINE}\n{{", 2),  # ... after the first byte of a record
+        (f'{GOOD_LINE}\n{{"ind', 2),
+        ('{"index":0,"ti', 1),  # ... during its first record: nothing before it
+    ],
+)
+def test_jsonl_torn_last_line_is_skipped_with_a_warning(
+    tmp_path: Path, text: str, skipped_line: int
+) -> None:
+    path = write(tmp_path, "history.jsonl", text)
+    loaded = load(path)
+    assert len(loaded.ops) == skipped_line - 1
+    assert len(loaded.warnings) == 1
+    assert loaded.warnings[0].startswith(f"{path}:{skipped_line}: the last line is cut short")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "bad_line"),
+    [
+        ("history.jsonl", "garbage", 1),  # a one-line garbage file is not an empty history
+        ("history.jsonl", "garbage\n", 1),
+        ("h.txt", '{"garbage', 1),  # detected as jsonl, but not how our records begin
+        ("history.jsonl", f'{GOOD_LINE}\n{{"type": "ok", "proc', 2),  # nor is this
+        ("history.jsonl", f"{GOOD_LINE}\n{{oops\n", 2),  # a newline after it: written whole
+        ("history.jsonl", f"{GOOD_LINE}\n[1, 2", 2),  # no newline, but no record's start
+        ("history.jsonl", f"{GOOD_LINE}\nINFO done", 2),
+    ],
+)
+def test_jsonl_unparseable_last_line_is_an_error_naming_file_and_line(
+    tmp_path: Path, name: str, text: str, bad_line: int
+) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(HistoryError, match=rf"{name}:{bad_line}: not valid JSON"):
+        load(path)
+
+
+def test_a_whole_history_loads_without_warnings(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, "history.jsonl", f"{GOOD_LINE}\n{GOOD_LINE}"))
+    assert (len(loaded.ops), loaded.warnings) == (2, [])  # a last line whole but unterminated
+
+
+def test_a_byte_that_is_not_utf8_is_named_first_wherever_it_is(tmp_path: Path) -> None:
+    # The file is read line by line, yet reported as when it was decoded whole before parsing:
+    # the bad byte's position from the file's start, ahead of an earlier line's error.
+    good = f"{GOOD_LINE}\n".encode()
+    data = good + b"{oops\n" + good * 10_000 + b"\xff\n"
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(HistoryError, match=rf"not UTF-8 text \(byte {len(data) - 2}\)"):
+        load(path)
+    path = tmp_path / "notes.txt"  # nor can its format be told
+    path.write_bytes(b"hello\n" + b"\xe2\x82")
+    with pytest.raises(HistoryError, match=r"not UTF-8 text \(byte 6\)"):
+        load(path)
+
+
+def test_a_long_blank_start_counts_its_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "history.jsonl", "\n" * 5_000 + f"{GOOD_LINE}\n{{oops\n")
+    with pytest.raises(HistoryError, match=r"history\.jsonl:5002: not valid JSON"):
+        load(path)
+    assert load(write(tmp_path, "blank.jsonl", " \n" * 50_000)).ops == []
 
 
 def test_unreadable_and_undetectable_files(tmp_path: Path) -> None:
