@@ -21,7 +21,7 @@ from tests.system.conftest import chaos, read_jsonl
 
 pytestmark = pytest.mark.cluster
 
-TIME_LIMIT_S_MAX = 8.0
+TIME_LIMIT_S_MAX = 6.0
 NIGHTLY_SEEDS = (2, 3, 4, 5, 6)
 CANARIES = [(svc.name, bug, canary) for svc in SERVICES.values()
             for bug, canary in svc.canaries.items()]

@@ -25,7 +25,7 @@ from tests.system.conftest import chaos, read_jsonl
 
 pytestmark = pytest.mark.cluster
 
-TIME_LIMIT_S_MAX = 6.0  # long enough that every shipped partition costs messages
+TIME_LIMIT_S_MAX = 5.0  # long enough that every shipped partition costs messages
 SERVED = [s for s in list_scenarios() if get_spec(s.workload).service is not None]
 NIGHTLY_SEEDS = (2, 3, 4)
 
