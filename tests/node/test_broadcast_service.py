@@ -92,23 +92,27 @@ async def test_in_memory_anti_entropy_repairs_a_node_that_lost_its_state(
     assert (await reads(client))["n3"] == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("log_slots", [32, 2])
 async def test_in_memory_a_restarted_node_keeps_what_it_acknowledged(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, log_slots: int
 ) -> None:
     # What a client was told is broadcast is synced before broadcast_ok: a new machine booted
-    # from what n1's store made durable still has it.
+    # from what n1's store made durable still has it, from delta slots and, with 2 slots,
+    # from compacted snapshots too.
     net = MemoryNetwork()
     store = MemoryStore()
-    machine = Broadcast(Boot("n1", random.Random(1)))
+    params = {"log_slots": log_slots}
+    machine = Broadcast(Boot("n1", random.Random(1), params=params))
     async with trio.open_nursery() as life:
         await start_driver(life, net, "n1", machine, storage=store)
         client = MemClient(net.transport("c0"))
         await client.init("n1", NODES)
-        for value in (1, 2):
+        for value in range(7):
             await client.rpc("n1", {"type": "broadcast", "message": value})
         life.cancel_scope.cancel()  # a kill: only `store.durable` survives
-    reborn = Broadcast(Boot("n1", random.Random(1), durable=store.durable))
-    assert sorted(reborn.state.messages) == [1, 2]
+    reborn = Broadcast(Boot("n1", random.Random(1), durable=store.durable, params=params))
+    assert list(reborn.state.messages) == list(range(7))
+    assert len(store.durable) <= log_slots + 1
 
 
 async def read_all(router: Router) -> dict[str, list[Any]]:
