@@ -43,7 +43,17 @@ from chaos.simnet import Loop
 from node import wire
 from node.clock import Clock
 from node.driver import make_rng
-from node.machine import Boot, Effects, Event, Init, Receive, SetTimer, StepMachine, Tick
+from node.machine import (
+    Boot,
+    Effects,
+    Event,
+    Init,
+    Receive,
+    SetTimer,
+    StepMachine,
+    Tick,
+    init_problem,
+)
 from node.protocol import MALFORMED_REQUEST
 from node.service import ServiceSpec
 
@@ -225,18 +235,11 @@ class SimNode:
             self._step(Receive(msg))
 
     def _init(self, msg: dict[str, Any]) -> None:
-        body = msg["body"]
-        node_ids = body.get("node_ids")
-        if body.get("node_id") != self.node_id:
-            why = f"init for {body.get('node_id')!r} reached node {self.node_id!r}"
+        why = init_problem(self.node_id, msg["body"])
+        if why is not None:  # as node.driver: refused with error 12
             self._reply(msg, wire.error_body(msg, MALFORMED_REQUEST, why))
             return
-        if not (isinstance(node_ids, list) and all(isinstance(n, str) for n in node_ids)) or (
-            self.node_id not in node_ids
-        ):
-            why = "init: node_ids must be a list of ids including ours"
-            self._reply(msg, wire.error_body(msg, MALFORMED_REQUEST, why))
-            return
+        node_ids = msg["body"]["node_ids"]
         self._log("info", "init", node_ids=node_ids, again=self._is_initialized)
         life = self._life
         self._step(Init(tuple(node_ids)))

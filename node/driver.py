@@ -70,7 +70,7 @@ import trio
 from node import wire
 from node.clock import Clock, ClockError
 from node.log import Logger
-from node.machine import Effects, Event, Init, Receive, SetTimer, StepMachine, Tick
+from node.machine import Effects, Event, Init, Receive, SetTimer, StepMachine, Tick, init_problem
 from node.protocol import MALFORMED_REQUEST, NOT_SUPPORTED
 from node.wire import Message, WireError
 
@@ -264,18 +264,11 @@ class Driver:
         self._held.append(msg)
 
     async def _init(self, msg: Message) -> None:
-        body = msg["body"]
-        node_id = body.get("node_id")
-        node_ids = body.get("node_ids")
-        if node_id != self.node_id:
-            why = f"init for {node_id!r} reached node {self.node_id!r}"
+        why = init_problem(self.node_id, msg["body"])
+        if why is not None:
             await self._refuse_init(msg, why)
             return
-        if not (isinstance(node_ids, list) and all(isinstance(n, str) for n in node_ids)) or (
-            self.node_id not in node_ids
-        ):
-            await self._refuse_init(msg, "init: node_ids must be a list of ids including ours")
-            return
+        node_ids = msg["body"]["node_ids"]
         again = self._is_initialized
         self.log.info("init", node_ids=node_ids, again=again)
         await self._step(Init(tuple(node_ids)))

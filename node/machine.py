@@ -220,6 +220,20 @@ class Machine:
         self.fx.logs.append((level, event, fields))
 
 
+def init_problem(node_id: str, body: Body) -> str | None:
+    """Why an `init` body cannot initialise node `node_id`, or None if it can. The driver and
+    the simulator both answer such an init with error 12: the routing id is fixed by the
+    node's start and cannot change, and `node_ids` must be a list of ids that includes ours."""
+    if body.get("node_id") != node_id:
+        return f"init for {body.get('node_id')!r} reached node {node_id!r}"
+    node_ids = body.get("node_ids")
+    if not (isinstance(node_ids, list) and all(isinstance(n, str) for n in node_ids)) or (
+        node_id not in node_ids
+    ):
+        return "init: node_ids must be a list of ids including ours"
+    return None
+
+
 def field_of(msg: Message, name: str, kind: type | tuple[type, ...], *,
              optional: bool = False) -> Any:
     """`msg["body"][name]` checked against `kind`; raises `Malformed` naming the field.
