@@ -1,12 +1,12 @@
 """Soak: a long real run, the memory of every process in it, and what checking it costs.
 
-It runs `chaos run partition-heal --time-limit 60*MINUTES --rate 200 --concurrency 10` (a real
-orchestrator, proxy and five broadcast nodes) into a temporary store, and every few seconds
-samples the resident memory (RSS) of each process of the run: the orchestrator (the `chaos run`
-process) and its children, named by their command lines (`proxy`, `n1`..`n5`). Then it times
-`chaos check RUN_DIR` and `chaos report RUN_DIR`, each with its peak RSS (`ru_maxrss` from
-`os.wait4`: this process is small, and a child's figure includes the process it was forked
-from).
+It runs `chaos run partition-heal --workload broadcast --time-limit 60*MINUTES --rate 200
+--concurrency 10` (a real orchestrator, proxy and five broadcast nodes) into a temporary
+store, and every few seconds samples the resident memory (RSS) of each process of the run: the
+orchestrator (the `chaos run` process) and its children, named by their command lines
+(`proxy`, `n1`..`n5`). Then it times `chaos check RUN_DIR` and `chaos report RUN_DIR`, each with
+its peak RSS (`ru_maxrss` from `os.wait4`: this process is small, and a child's figure includes
+the process it was forked from).
 
     .venv/bin/python bench/soak.py [--minutes 10] [--rate 200] [--concurrency 10] [--seed 1]
                                    [--interval-s 2] [--memory-limit-gb 6] [--keep] [--json F]
@@ -123,7 +123,7 @@ def soak(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     time_limit_s = args.minutes * 60
     command = [CHAOS, "run", args.scenario, "--time-limit", f"{time_limit_s:g}", "--rate",
                f"{args.rate:g}", "--concurrency", str(args.concurrency), "--seed",
-               str(args.seed), "--store", str(store)]
+               str(args.seed), "--workload", args.workload, "--store", str(store)]
     print("$", " ".join(command), flush=True)
     samples: dict[str, Samples] = {}
     history_grew_at_s = 0.0  # the operations end with the final reads: then the run judges
@@ -284,6 +284,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--scenario", default="partition-heal")
+    parser.add_argument("--workload", default="broadcast",
+                        help="the scenario's workload (default broadcast, the soak of issue 7)")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)

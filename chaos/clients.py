@@ -42,6 +42,7 @@ import trio
 import zmq
 
 from chaos import store
+from checker.history import encoded
 from node import wire
 
 
@@ -78,6 +79,7 @@ class Recorder:
         node: str | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
+        value, how = encoded(value)  # a read held as ranges says so (checker.intset)
         op: dict[str, Any] = {
             "index": next(self._index),
             "time": self.now_ns(),
@@ -85,6 +87,7 @@ class Recorder:
             "process": process,
             "f": f,
             "value": value,
+            **how,
         }
         if error is not None:
             op["error"] = error

@@ -49,6 +49,7 @@ from checker.history import (
     open_text,
     parse_jsonl_lines,
 )
+from checker.intset import IntRanges
 
 FORMATS = ("jsonl", "json", "edn", "porcupine-etcd", "porcupine-kv")
 
@@ -290,5 +291,7 @@ def dump_elle_json(ops: list[Op]) -> str:
     """A history as the JSON array Jepsen's elle-cli (`--format json`) and Knossos read."""
     # Jepsen's fields only: `node` and our extras mean nothing to elle-cli or Knossos.
     keys = ("index", "time", "type", "process", "f", "value", "error")
-    rows = [{k: v for k, v in op.to_json().items() if k in keys} for op in ops]
+    # A read held as ranges (`checker.intset`) is written out whole: Jepsen reads plain lists.
+    rows = [{k: list(op.value) if k == "value" and isinstance(op.value, IntRanges) else v
+             for k, v in op.to_json().items() if k in keys} for op in ops]
     return "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n"

@@ -26,6 +26,13 @@ line that ends with a newline was written whole, and one that does not begin as 
 begin (`{"index":`) was not written by us. So a file of one garbage line is an error, never
 an empty history.
 
+## Compact reads
+A read of a growing set (broadcast, g-set) may be recorded as integer ranges, marked by the
+op's `"value_encoding": "int-ranges"` (`checker.intset`): such a run's history grows linearly
+instead of quadratically. The loader turns the value into an `IntRanges`, a `Sequence[int]`;
+`Op.to_json` and `encoded` write it back the same way. A history without the field is plain
+Jepsen JSON.
+
 ## Memory
 Checking a history should take a small multiple of its size (issue 7), and a broadcast history
 is mostly read sets: every read lists the whole set so far, as small integers. So a file is
@@ -48,6 +55,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from checker.intset import ENCODING, IntRanges
 
 TYPES = ("invoke", "ok", "fail", "info")
 
@@ -77,6 +86,9 @@ class Op:
             "f": self.f,
             "value": self.value,
         }
+        if isinstance(self.value, IntRanges):
+            d["value"] = self.value.to_json()
+            d["value_encoding"] = ENCODING
         if self.error is not None:
             d["error"] = self.error
         if self.node is not None:
@@ -85,7 +97,15 @@ class Op:
         return d
 
 
-_KNOWN = {"index", "time", "type", "process", "f", "value", "error", "node"}
+_KNOWN = {"index", "time", "type", "process", "f", "value", "error", "node", "value_encoding"}
+
+
+def encoded(value: Any) -> tuple[Any, dict[str, Any]]:
+    """A value as a history line holds it, and the fields that say how (`value_encoding`):
+    what a recorder writing its own dicts needs to write an `IntRanges` as `Op.to_json` does."""
+    if isinstance(value, IntRanges):
+        return value.to_json(), {"value_encoding": ENCODING}
+    return value, {}
 
 
 def op_from_json(d: Any, *, where: str = "history") -> Op:
@@ -102,11 +122,21 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
     if not isinstance(d["f"], str):
         raise HistoryError(f"{where}: f must be a string, got {d['f']!r}")
     extra = {k: v for k, v in d.items() if k not in _KNOWN}
+    value = d.get("value")
+    encoding = d.get("value_encoding")
+    if encoding is not None:
+        if encoding != ENCODING:
+            raise HistoryError(f"{where}: value_encoding {encoding!r} is not known; the only "
+                               f"one is {ENCODING!r} (checker/intset.py)")
+        try:
+            value = IntRanges.from_json(value)
+        except ValueError as e:
+            raise HistoryError(f"{where}: {e}") from None
     return Op(
         type=d["type"],
         process=d["process"],
         f=d["f"],
-        value=d.get("value"),
+        value=value,
         time=int(d.get("time", -1)),
         index=int(d.get("index", -1)),
         error=d.get("error"),

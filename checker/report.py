@@ -43,6 +43,7 @@ from typing import Any
 
 from checker.fault_kinds import breaks, heals
 from checker.history import HistoryError, Op, op_from_json
+from checker.intset import IntRanges
 from checker.result import brief
 
 COLOURS = {"ok": "#3a9d5d", "fail": "#d9534f", "info": "#f0ad4e", None: "#999999"}
@@ -82,7 +83,13 @@ def brief_value(value: Any) -> str:
     """A value as JSON for a tooltip: at most `TITLE_ELEMENTS` elements of a list, its first
     and its last (the newest, in a broadcast read), with how many more there were between; and
     at most `TITLE_CHARS` characters."""
-    if isinstance(value, list) and len(value) > TITLE_ELEMENTS:
+    if isinstance(value, IntRanges):  # a read held as ranges: the ranges say it shortest
+        shown = [f"{lo}..{hi}" if hi > lo else str(lo) for lo, hi in value.ranges()]
+        if len(shown) > TITLE_ELEMENTS:
+            shown[TITLE_ELEMENTS // 2: -TITLE_ELEMENTS // 2] = [
+                f"... +{len(shown) - TITLE_ELEMENTS} more ranges ..."]
+        text = f"{len(value)} elements: {', '.join(shown)}"
+    elif isinstance(value, list) and len(value) > TITLE_ELEMENTS:
         head, tail = TITLE_ELEMENTS // 2, TITLE_ELEMENTS - TITLE_ELEMENTS // 2
         first = ", ".join(_json(v) for v in value[:head])
         last = ", ".join(_json(v) for v in value[-tail:])

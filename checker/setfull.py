@@ -50,6 +50,13 @@ decides its verdict, and per read only its position, time and the list the histo
 - A read that saw an element it could not have observed (invoked before it was known) marks it
   seen; every other read that saw an element observed it, and then so did the last read.
 
+A read recorded as integer ranges (`checker.intset.IntRanges`, how the workloads record
+reads of consecutive integers) is judged the same way without listing its elements: with the
+integers known so far kept sorted, how many of them a read holds is a bisection per range, the
+new ones in a range are found by bisecting on those counts, and the known ones it lacks are
+exactly the known integers in its gaps. A read then costs (ranges + elements it lacks or
+adds) x log, not its length, and ten minutes of broadcast are judged in seconds.
+
 Each read's own elements become one transient set (for membership and duplicates). Beyond the
 history itself the checker holds a few values per element and per read: linear in the number
 of elements and operations, not in the total size of the reads. `tests/checker/test_setfull.py`
@@ -60,13 +67,14 @@ from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import filterfalse, islice
+from itertools import chain, filterfalse, islice
 from typing import Any
 
 from checker.history import Op, client_ops, pair
+from checker.intset import IntRanges, absent_from, between, count_between
 from checker.result import UNKNOWN, Validity, result
 
 QUANTILES = (0.0, 0.5, 0.95, 0.99, 1.0)
@@ -84,7 +92,7 @@ HEADLINE = (
 class _Read:
     invoke_pos: int
     invoke_time: int
-    value: list[Any]  # the history's own list, not a copy
+    value: list[Any] | IntRanges  # the history's own value, not a copy
 
 
 def set_full(
@@ -112,11 +120,27 @@ def set_full(
     final_read_count = 0
     duplicated_count = 0
 
+    known_ints: list[int] = []  # the integers of `known`, sorted (for reads held as ranges)
+    known_other: list[Hashable] = []  # the rest of `known`
+
     def learn(elements: Iterable[Hashable], pos: int, time: int) -> None:
         for element in elements:
             known[element] = (pos, time)
             known_positions.append(pos)
             known_set.add(element)
+            if type(element) is int:
+                if known_ints and element < known_ints[-1]:
+                    insort(known_ints, element)
+                else:
+                    known_ints.append(element)
+            else:
+                known_other.append(element)
+
+    def note_missing(element: Hashable, invoke_pos: int, invoke_time: int, is_final: bool) -> None:
+        if missing_from.get(element, (-1, 0))[0] < invoke_pos:
+            missing_from[element] = (invoke_pos, invoke_time)
+        if is_final:
+            missing_from_final.add(element)
 
     open_: dict[Any, tuple[int, Op]] = {}
     for pos, op in enumerate(history):
@@ -138,25 +162,38 @@ def set_full(
             elif op.type == "fail":
                 failed.add(element)
             continue
-        if inv.f != read_f or op.type != "ok" or not isinstance(op.value, list):
+        if inv.f != read_f or op.type != "ok" or not isinstance(op.value, list | IntRanges):
             continue  # a value that is not a list: the replies checker reports malformed replies
-        members = _members(op.value)
-        duplicated_count += len(op.value) - len(members)
         is_final = bool(inv.extra.get("final") or op.extra.get("final"))
         final_read_count += is_final
         reads.append(_Read(invoke_pos, inv.time, op.value))
         before = bisect_left(known_positions, invoke_pos)  # known when the read was invoked
         after = len(known) - before  # known since, while the read was in flight
+        if isinstance(op.value, IntRanges):  # the same, by ranges (module docstring)
+            held = op.value
+            late: set[Hashable] = {e for e in islice(reversed(known), after) if e in held}
+            short = [(lo, hi) for lo, hi in held.ranges()
+                     if count_between(known_ints, lo, hi) < hi - lo + 1]
+            added = [x for lo, hi in short for x in absent_from(known_ints, lo, hi)]  # ascending
+            new: set[Hashable] = set(added)
+            if before - (len(held) - len(late) - len(new)):
+                lacking = chain.from_iterable(between(known_ints, lo, hi) for lo, hi in held.gaps())
+                for element in chain(lacking, (e for e in known_other if e not in held)):
+                    if known[element][0] < invoke_pos:  # known before the read was invoked
+                        note_missing(element, invoke_pos, inv.time, is_final)
+            seen_early |= late
+            seen_early |= new
+            learn(added, pos, op.time)
+            continue
+        members = _members(op.value)
+        duplicated_count += len(op.value) - len(members)
         late = members.intersection(islice(reversed(known), after)) if after else set()
         new = members.difference(known_set)
         missing = before - (len(members) - len(late) - len(new))
         if missing:
             newest_first = islice(reversed(known), after, None)
             for element in islice(filterfalse(members.__contains__, newest_first), missing):
-                if missing_from.get(element, (-1, 0))[0] < invoke_pos:
-                    missing_from[element] = (invoke_pos, inv.time)
-                if is_final:
-                    missing_from_final.add(element)
+                note_missing(element, invoke_pos, inv.time, is_final)
         seen_early |= late
         seen_early |= new
         learn(new, pos, op.time)
@@ -227,7 +264,10 @@ def _last_seen(reads: list[_Read], elements: Iterable[Hashable]) -> dict[Hashabl
     for r in sorted(reads, key=lambda r: r.invoke_pos, reverse=True):
         if not pending:
             break
-        hit = pending.intersection(_members(r.value))
+        if isinstance(r.value, IntRanges):
+            hit = {e for e in pending if e in r.value}
+        else:
+            hit = pending.intersection(_members(r.value))
         for element in hit:
             found[element] = r.invoke_time
         pending -= hit

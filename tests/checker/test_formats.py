@@ -10,6 +10,7 @@ from lin_helpers import history, info, inv, ok
 
 from checker.formats import detect, dump_elle_json, load
 from checker.history import HistoryError, dump_jsonl
+from checker.intset import IntRanges
 from checker.linearizability import check
 from checker.models import make
 
@@ -226,3 +227,10 @@ def test_elle_export_round_trips(tmp_path: Path) -> None:
     assert [op.to_json() for op in load(tmp_path / "history.jsonl").ops] == [
         op.to_json() for op in ops
     ]
+
+
+def test_elle_export_writes_a_read_held_as_ranges_as_its_list() -> None:
+    ranges = IntRanges.encode([1, 2, 3, 7])
+    ops = history(inv(0, "read", None), ok(0, "read", ranges))
+    rows = json.loads(dump_elle_json(ops))
+    assert rows[1]["value"] == [1, 2, 3, 7] and "value_encoding" not in rows[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.history import Op, dump_jsonl
+from checker.intset import IntRanges
 from checker.report import (
     COLOURS,
     MAX_BANDS,
@@ -160,6 +161,16 @@ def test_a_tooltip_shows_a_few_elements_of_a_value_and_says_how_many_more() -> N
     assert "more characters)" in write_title
     assert f"at most {TITLE_ELEMENTS} elements" in text
     assert brief_value([1, [2, 3]]) == "[1, [2, 3]]"  # short values are shown whole
+
+
+def test_a_tooltip_shows_a_read_held_as_ranges_by_its_ranges() -> None:
+    few = IntRanges.encode([*range(0, 1000), 1002, *range(1005, 1010)])
+    assert brief_value(few) == "1006 elements: 0..999, 1002, 1005..1009"
+    many = IntRanges.encode(list(range(0, 100, 2)))
+    assert many is not None
+    text = brief_value(many)
+    assert text.startswith("50 elements: 0, 2, 4, 6, 8, ... +40 more ranges ..., 90, 92")
+    assert text.endswith("96, 98")
 
 
 def many_ops(n: int, *, processes: int = 10, size: int = 0) -> list[Op]:

@@ -6,6 +6,7 @@ Histories are written as literal rows `(type, process, f, value)` (time = 1 ms p
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checker.history import Op, client_ops, pair
+from checker.intset import IntRanges
 from checker.result import brief
 from checker.setfull import _key, _listed, _ms, quantiles, set_full
 
@@ -359,5 +361,24 @@ def concurrent_histories(draw: st.DrawFn) -> list[Op]:
 @given(concurrent_histories(), st.booleans())
 def test_set_full_agrees_with_the_plain_definition(ops: list[Op], linearizable: bool) -> None:
     res = set_full(ops, linearizable=linearizable)
+    expected = plain_set_full(ops, linearizable=linearizable)
+    assert {k: res[k] for k in expected} == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(concurrent_histories(), st.booleans())
+def test_reads_held_as_ranges_are_judged_as_the_lists_they_encode(
+    ops: list[Op], linearizable: bool
+) -> None:
+    """The same histories with every read the recorder would encode held as `IntRanges`
+    (checker.intset): the verdict and every figure are those of the plain definition."""
+    encoded = [
+        dataclasses.replace(op, value=ranges)
+        if op.type == "ok" and op.f == "read" and isinstance(op.value, list)
+        and (ranges := IntRanges.encode(op.value)) is not None
+        else op
+        for op in ops
+    ]
+    res = set_full(encoded, linearizable=linearizable)
     expected = plain_set_full(ops, linearizable=linearizable)
     assert {k: res[k] for k in expected} == expected

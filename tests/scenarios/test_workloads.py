@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from checker.history import Op
+from checker.intset import IntRanges
 from node.protocol import DEFINITE_CODES, ERROR_NAMES
 from scenarios.workload import MALFORMED
 from scenarios.workloads import WORKLOADS, get_workload
@@ -24,7 +25,13 @@ ROUND_TRIPS: list[tuple[str, str, Any, dict[str, Any], dict[str, Any], Any]] = [
      [1, 2]),
     ("broadcast", "broadcast", 0, {"type": "broadcast", "message": 0}, {"type": "broadcast_ok"},
      0),
-    ("broadcast", "read", None, {"type": "read"}, {"type": "read_ok", "messages": [3, 1]}, [3, 1]),
+    # a read of distinct integers is recorded as ranges (checker.intset); any other as sent
+    ("broadcast", "read", None, {"type": "read"}, {"type": "read_ok", "messages": [3, 1, 2, 7]},
+     IntRanges([(1, 3), (7, 7)])),
+    ("broadcast", "read", None, {"type": "read"}, {"type": "read_ok", "messages": [3, 1, 3]},
+     [3, 1, 3]),
+    ("broadcast", "read", None, {"type": "read"}, {"type": "read_ok", "messages": [3, "x"]},
+     [3, "x"]),
 ]  # fmt: skip
 
 
