@@ -49,6 +49,7 @@ from chaos.runconfig import RunConfig, reproduce_command
 from chaos.status import RunStatistics
 from chaos.supervisor import Cluster, HarnessError, find_exception
 from chaos.watchdog import watch
+from checker.elections import load_node_logs
 from checker.history import load_jsonl
 from checker.result import exit_code
 from scenarios.judge import judge
@@ -292,8 +293,12 @@ class Run:
             return {"valid": "unknown", "harness_error": error, "results": {},
                     "counts": self.counts}
         ops = load_jsonl(self.run_dir / "history.jsonl")
+        node_logs, log_warnings = load_node_logs(self.run_dir)
         results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
-                        network=self.network)
+                        network=self.network, node_logs=node_logs,
+                        end_ns=max((op.time for op in ops), default=None))
+        if log_warnings:
+            results["node_log_warnings"] = log_warnings
         results["network" if self.config.simulate else "proxy"] = self.network
         results["counts"] = self.counts
         return results

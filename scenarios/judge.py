@@ -5,7 +5,9 @@
 
 `judge` is the workload's own checkers (`workload.check`) plus the fault guard
 (`faults_effective`: a fault that cost no message proves nothing, so it makes the verdict
-unknown), composed with `checker.result.compose` (false > unknown > true). `network` is the
+unknown) and, when the nodes' logs (`nodes/<id>.log`, `checker.elections.load_node_logs`)
+hold Raft role changes, election safety (`checker.elections`: never two leaders in a term),
+composed with `checker.result.compose` (false > unknown > true). `network` is the
 proxy's counters at the end of the run, or the simulated network's (the same keys:
 `delivered`, `dropped`, `partitioned`, ...); None when they are not known, and then the guard
 is left out rather than guessed.
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from checker.elections import elections, load_node_logs
 from checker.fault_guard import faults_effective
 from checker.history import Op
 from checker.result import UNKNOWN, compose
@@ -47,13 +50,18 @@ def judge(
     workload: Workload,
     node_ids: Iterable[str],
     network: Mapping[str, Any] | None,
+    node_logs: Sequence[Mapping[str, Any]] | None = None,
+    end_ns: int | None = None,
 ) -> dict[str, Any]:
-    """The workload's checkers and the fault guard, composed into one result."""
+    """The workload's checkers, the fault guard and, when the nodes logged Raft roles, election
+    safety, composed into one result."""
     checked = workload.check(list(ops), node_ids=list(node_ids))
     named = dict(checked["results"])
     if network is not None:  # a run of ours, not an imported history: judge its faults
         named["faults"] = faults_effective(ops, network)
         named["stalls"] = stalls(ops)
+    if node_logs and any(r.get("event") == "raft_role" for r in node_logs):
+        named["election-safety"] = elections(node_logs, end_ns=end_ns)
     return compose(named)
 
 
@@ -71,8 +79,10 @@ def judge_run(history_path: Path, ops: Sequence[Op], run_info: Mapping[str, Any]
             "check linearizability against a model instead"
         ) from None
     node_ids = [str(n) for n in run_info.get("nodes") or []]
+    node_logs, _ = load_node_logs(run_dir)
     judged = judge(ops, workload=workload, node_ids=node_ids,
-                   network=network_counters(run_dir / "results.json"))
+                   network=network_counters(run_dir / "results.json"), node_logs=node_logs,
+                   end_ns=max((op.time for op in ops), default=None))
     reason = unfinished_reason(run_info, ops, has_final_ops=bool(workload.final_ops(node_ids)))
     return judged if reason is None else as_unfinished(judged, reason)
 

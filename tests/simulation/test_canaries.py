@@ -20,6 +20,7 @@ import pytest
 
 from chaos.nemesis import plan
 from chaos.simulation import SimulationResult, simulate
+from checker.elections import load_node_logs
 from checker.history import load_jsonl
 from node.service import Canary
 from node.services import SERVICES
@@ -49,10 +50,15 @@ def simulate_seed(tmp_path: Path, scenario: str, seed: int, *, service: str | No
     steps = plan([e.to_dict() for e in sc.timeline], sc.node_ids,
                  random.Random(f"{seed}/nemesis"), offset_s=sc.warmup_s)
     wl = get_workload(sc.workload, **dict(sc.workload_params))
-    path = tmp_path / f"{scenario}-{service}-{bug}-{seed}.jsonl"
-    result = simulate(scenario=sc, service=service or sc.workload, bug=bug, seed=seed,
-                      steps=steps, workload=wl, history_path=path, log_dir=None)
-    verdict = judge(load_jsonl(path), workload=wl, node_ids=sc.node_ids, network=result.network)
+    run_dir = tmp_path / f"{scenario}-{service}-{bug}-{seed}"
+    path = run_dir / "history.jsonl"
+    result = simulate(scenario=sc, service=service or get_spec(sc.workload).service, bug=bug,
+                      seed=seed, steps=steps, workload=wl, history_path=path,
+                      log_dir=run_dir / "nodes")
+    ops = load_jsonl(path)
+    verdict = judge(ops, workload=wl, node_ids=sc.node_ids, network=result.network,
+                    node_logs=load_node_logs(run_dir)[0],
+                    end_ns=max((op.time for op in ops), default=None))
     return verdict, result
 
 
