@@ -4,8 +4,9 @@
                        node_cmd=None, bug=None, seed=7, store=Path("logs"))
     outcome = trio.run(Run(config).execute)      # outcome.exit_code: 0, 1, 3 or 4
 
-`Run` makes the run directory, works out the fault schedule from the seed (`chaos.nemesis.plan`,
-written to `schedule.jsonl` before anything starts), starts the cluster (`chaos.supervisor`),
+`Run` makes the run directory, works out the fault schedule from the seed
+(`chaos.nemesis.plan_scenario`: the timeline, or a random mix; written to `schedule.jsonl`
+before anything starts), starts the cluster (`chaos.supervisor`),
 then in one nursery runs the clients, the nemesis and the status line through the phases
 (warm-up, faults, healing, recovery, final reads), and finally judges the history
 (`scenarios.judge.judge`, the same function `chaos check RUN_DIR` uses) and writes
@@ -44,7 +45,7 @@ import zmq
 
 from chaos import store
 from chaos.clients import ClientIds, Recorder, WorkerConfig, run_final_ops, run_worker
-from chaos.nemesis import Nemesis, Step, plan, steps_before, write_schedule
+from chaos.nemesis import Nemesis, Step, plan_scenario, steps_before, write_schedule
 from chaos.runconfig import RunConfig, reproduce_command
 from chaos.status import RunStatistics
 from chaos.supervisor import Cluster, HarnessError, find_exception
@@ -120,6 +121,9 @@ class Run:
             "time_limit_s": sc.time_limit_s, "warmup_s": sc.warmup_s, "recovery_s": sc.recovery_s,
             "settle_s": sc.settle_s, "rate": c.rate, "concurrency": c.concurrency,
             "request_timeout_s": sc.request_timeout_s, "store": str(c.store),
+            # A random mix (`--nemesis`), or None for the scenario's timeline.
+            "nemesis": list(sc.nemesis) or None,
+            "nemesis_interval_s": sc.mix_interval_s if sc.nemesis else None,
             "command_line": list(c.command_line), "reproduce": reproduce_command(c),
             "versions": versions(), "started_at": self.started_at, "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),
@@ -136,9 +140,7 @@ class Run:
         c = self.config
         if c.schedule is not None:
             return [Step.from_json(s) for s in c.schedule]
-        timeline = [e.to_dict() for e in c.scenario.timeline]
-        return plan(timeline, c.node_ids, random.Random(f"{c.seed}/nemesis"),
-                    offset_s=c.scenario.warmup_s)
+        return plan_scenario(c.scenario, random.Random(f"{c.seed}/nemesis"))
 
     async def execute(self) -> RunOutcome:
         try:

@@ -2,7 +2,8 @@
 
     chaos run SCENARIO|FILE.toml [--seed N] [--time-limit S] [--nodes N] [--workload NAME]
               [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
-              [--concurrency N] [--store DIR] [--simulate] [--json]
+              [--concurrency N] [--nemesis F,F,... [--nemesis-interval S]] [--store DIR]
+              [--simulate] [--json]
     chaos list [--json]
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     chaos report RUN_DIR
@@ -20,12 +21,19 @@ store cannot be written (a full disk, a read-only directory: `chaos run`, `chaos
 `chaos report` alike) is 4. Exit 1 only ever means an anomaly: an unexpected exception (a bug
 of ours) prints its traceback and exits 4.
 
+`--nemesis partition,kill,pause,clock,link` replaces the scenario's faults with a seeded random
+mix, as Maelstrom's option: every `--nemesis-interval` seconds of the fault phase (default:
+Maelstrom's 10, or a quarter of the fault phase when that is shorter) a fault of a listed kind
+starts, healed before the next (`scenarios.schema` documents the mix). A scenario aiming at
+`leader` is refused with `--node-cmd`: a program's nodes cannot be asked who leads.
+
 Imports of the cluster machinery are lazy so that `chaos check` starts fast.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -98,6 +106,12 @@ cli.add_command(
               help="Target operations per second, all clients together.")
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=None,
               help="Number of concurrent clients.")
+@click.option("--nemesis", "nemesis", default=None, metavar="F,F,...",
+              help="Replace the scenario's faults with a seeded random mix of these kinds "
+                   "(partition, link, kill, stop, pause, clock), as Maelstrom's --nemesis.")
+@click.option("--nemesis-interval", "nemesis_interval_s", type=float, default=None,
+              metavar="S", help="Seconds between the mix's faults (default: 10, or a quarter "
+                                "of the fault phase when that is shorter).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
               show_default=True, help="Root of the run store.")
 @click.option("--simulate", is_flag=True,
@@ -106,13 +120,13 @@ cli.add_command(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int | None,
         workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
-        rate: float | None, concurrency: int | None, store: Path, simulate: bool,
-        as_json: bool) -> None:
+        rate: float | None, concurrency: int | None, nemesis: str | None,
+        nemesis_interval_s: float | None, store: Path, simulate: bool, as_json: bool) -> None:
     """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
     config = build_config(
         scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
         service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
-        store=store, simulate=simulate,
+        store=store, simulate=simulate, nemesis=nemesis, nemesis_interval_s=nemesis_interval_s,
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -121,7 +135,8 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                  nodes: int | None, workload: str | None, service: str | None,
                  node_cmd: str | None, bug: str | None, rate: float | None,
                  concurrency: int | None, store: Path, simulate: bool = False,
-                 schedule: tuple[Any, ...] | None = None) -> Any:
+                 schedule: tuple[Any, ...] | None = None, nemesis: str | None = None,
+                 nemesis_interval_s: float | None = None) -> Any:
     """Validate every option against the scenario and the registries; usage errors exit 2."""
     from node.services import SERVICES, bugs
     from orchestrator import RunConfig
@@ -133,6 +148,20 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         sc = load_scenario(scenario_ref)
     except ScenarioError as e:
         fail_usage(str(e))
+    mix = _nemesis_option(nemesis)
+    if nemesis_interval_s is not None:
+        if not math.isfinite(nemesis_interval_s) or nemesis_interval_s <= 0:
+            fail_usage(f"--nemesis-interval: {nemesis_interval_s:g} is not a length of time; "
+                       "give the seconds between faults, above 0, such as 5")
+        if mix is None and not sc.nemesis:
+            fail_usage(f"--nemesis-interval sets the interval of a random mix, and "
+                       f"{sc.name} has none; add --nemesis partition,kill (or drop the "
+                       "interval)")
+        fault_phase_s = time_limit_s if time_limit_s is not None else sc.time_limit_s
+        if nemesis_interval_s > fault_phase_s:
+            fail_usage(f"--nemesis-interval: {nemesis_interval_s:g} s is longer than the fault "
+                       f"phase ({fault_phase_s:g} s), so no fault would fit; use at most "
+                       f"{fault_phase_s:g}, or a longer --time-limit")
     workload = workload or sc.workload
     if workload not in WORKLOADS:
         fail_usage(f"--workload: unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}")
@@ -169,7 +198,10 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
             fail_usage(f"--bug: service {service!r} has no bug {bug!r}; its bugs: {known}")
     try:
         sc = sc.with_overrides(time_limit_s=time_limit_s, nodes=nodes, workload=workload,
-                               rate=rate, concurrency=concurrency)
+                               rate=rate, concurrency=concurrency, nemesis=mix,
+                               nemesis_interval_s=nemesis_interval_s)
+        if argv is not None:
+            sc.check_stdio_nodes("--node-cmd")
     except ScenarioError as e:
         fail_usage(str(e))
     try:
@@ -189,6 +221,27 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
         store=store, command_line=tuple(sys.argv), schedule=schedule, simulate=simulate,
     )
+
+
+def _nemesis_option(value: str | None) -> tuple[str, ...] | None:
+    """`--nemesis partition,kill`: the mix's fault kinds, each known and listed once."""
+    from checker.fault_kinds import MIX_FAULTS
+    from scenarios.validation import suggest
+
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    known = ", ".join(MIX_FAULTS)
+    if not names:
+        fail_usage(f"--nemesis is empty; give one or more of {known}, comma-separated "
+                   "(such as --nemesis partition,kill)")
+    for i, name in enumerate(names):
+        if name not in MIX_FAULTS:
+            fail_usage(f"--nemesis: unknown fault {name!r}{suggest(name, MIX_FAULTS)}; use "
+                       f"one or more of {known}, comma-separated")
+        if name in names[:i]:
+            fail_usage(f"--nemesis: {name!r} is listed twice; list each fault once")
+    return tuple(names)
 
 
 def execute_run(config: Any, *, as_json: bool) -> int:
@@ -375,8 +428,22 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
         rate=info.get("rate"), concurrency=info.get("concurrency"),
         store=store or Path(info.get("store") or "logs"), schedule=schedule,
         simulate=bool(info.get("simulated")),
+        **_replayed_mix(run_dir, info),
     )
     sys.exit(execute_run(config, as_json=as_json))
+
+
+def _replayed_mix(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The random mix a run recorded (`nemesis`, `nemesis_interval_s`), as build_config takes
+    it; nothing for a run of a timeline."""
+    mix, interval = info.get("nemesis"), info.get("nemesis_interval_s")
+    if not mix:
+        return {}
+    if (not isinstance(mix, list) or not all(isinstance(m, str) for m in mix)
+            or isinstance(interval, bool) or not isinstance(interval, int | float)):
+        fail_usage(f"{run_dir}/run.json: nemesis or nemesis_interval_s is damaged; the run "
+                   "cannot be replayed exactly")
+    return {"nemesis": ",".join(mix), "nemesis_interval_s": float(interval)}
 
 
 def _load_schedule(path: Path) -> tuple[Any, ...] | None:

@@ -4,6 +4,10 @@
                        node_cmd=None, bug=None, seed=7, store=Path("logs"))
     reproduce_command(config)   # 'chaos run partition-heal --seed 7 ...'
 
+The reproduce command states every parameter as resolved (the time limit, the cluster, the
+load, a random mix's faults and interval), so it runs the same schedule whatever the scenario
+file says by default.
+
 `RunConfig` is what `orchestrator.Run` runs and what `run.json` records, so that `chaos replay`
 can run it again; the CLI builds one from its options (`chaos.cli`).
 """
@@ -59,7 +63,7 @@ def reproduce_command(c: RunConfig) -> str:
     sc = c.scenario
     source = str(sc.path) if sc.is_file and sc.path else sc.name
     argv = ["chaos", "run", source, "--seed", str(c.seed), "--time-limit",
-            f"{sc.time_limit_s:g}", "--nodes", str(c.nodes), "--workload", c.workload,
+            exact(sc.time_limit_s), "--nodes", str(c.nodes), "--workload", c.workload,
             "--rate", f"{c.rate:g}", "--concurrency", str(c.concurrency)]
     if c.node_cmd:
         argv += ["--node-cmd", " ".join(shlex.quote(a) for a in c.node_cmd)]
@@ -67,8 +71,18 @@ def reproduce_command(c: RunConfig) -> str:
         argv += ["--service", c.service]  # not the workload's own: say which
     if c.bug:
         argv += ["--bug", c.bug]
+    if sc.nemesis:  # the mix, as resolved: the same whether it came from the file or options
+        argv += ["--nemesis", ",".join(sc.nemesis), "--nemesis-interval",
+                 exact(sc.mix_interval_s)]
     if c.simulate:
         argv += ["--simulate"]
     if c.store != Path("logs"):
         argv += ["--store", str(c.store)]
     return " ".join(shlex.quote(a) for a in argv)
+
+
+def exact(x: float) -> str:
+    """A number as short as it prints (`2.5`, `3`) yet read back exactly: a rescaled interval
+    such as 2.333333 must not become 2.33333 in the command that reproduces the run."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))

@@ -19,8 +19,11 @@ The process faults, as `orchestrator.Cluster` applies them to real processes:
   no timers. It waits for `init` like a new process.
 - `pause()` / `resume()`: SIGSTOP / SIGCONT. A paused node takes no step: messages that
   arrive and timers that fall due are deferred, in order, and taken on resume.
-- `set_clock(offset_ms, rate)`: `chaos_clock`, through the same `node.clock.Clock` a real node
-  uses, reading virtual time.
+- `set_clock(offset_ms, rate, period_ms)`: `chaos_clock`, through the same `node.clock.Clock`
+  a real node uses (a strobe included), reading virtual time.
+- `status()`: `chaos_status`, the machine's `status()` read directly, or None where the real
+  driver would not answer with one (a node not running, not initialised yet, or whose machine
+  reports no status). A `status()` that raises is a crash of the node, as in `node.driver`.
 
 `SimDisk` models what `node.storage.Storage` does to a crashing process: `persist` reaches
 memory only (the unsynced layer), `sync` makes every write durable, a kill drops what was not
@@ -206,10 +209,28 @@ class SimNode:
         else:
             self.receive(what)
 
-    def set_clock(self, *, offset_ms: float, rate: float) -> None:
-        self.clock.set(offset_ms=offset_ms, rate=rate)
+    def set_clock(self, *, offset_ms: float, rate: float, period_ms: float = 0.0) -> None:
+        self.clock.set(offset_ms=offset_ms, rate=rate, period_ms=period_ms)
         stats = self.clock.statistics()
-        self._log("info", "clock_set", offset_ms=stats.offset_ms, rate=stats.rate)
+        self._log("info", "clock_set", offset_ms=stats.offset_ms, rate=stats.rate,
+                  period_ms=stats.period_ms)
+
+    def status(self) -> dict[str, Any] | None:
+        """What `chaos_status` would answer (see the module docstring), as it would arrive:
+        through JSON."""
+        status = getattr(self.machine, "status", None)
+        if self.state is not NodeState.RUNNING or not self._is_initialized or not callable(status):
+            return None
+        try:
+            value = status()
+            if not isinstance(value, Mapping):
+                raise TypeError(f"status() returned {value!r}, not a dict")
+        except Exception as e:
+            self._log("error", "machine_crashed", step="status()", error=repr(e))
+            raise NodeCrashed(f"node {self.node_id}'s {type(self.machine).__name__}.status() "
+                              f"raised {e!r}") from e
+        answer: dict[str, Any] = json.loads(json.dumps(dict(value)))
+        return answer
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -44,9 +44,11 @@ in a real run it is exit 4. A `--node-cmd` program cannot be simulated; the CLI 
 
 ## Not modelled
 The operating system's scheduling (a step takes no virtual time; an fsync is instant), the
-proxy's `messages.jsonl`, and the `chaos_clock` control message: `set_clock` sets the node's
-clock directly and, as the real cluster does, skips a node that is not running (stopped or
-paused: a real `chaos_clock` to it could not be answered).
+proxy's `messages.jsonl`, and the `chaos_clock` and `chaos_status` control messages:
+`set_clock` sets the node's clock directly and, as the real cluster does, skips a node that is
+not running (stopped or paused: a real `chaos_clock` to it could not be answered);
+`node_statuses` reads each running node's machine's `status()` directly (`SimNode.status`), so
+finding the leader takes no virtual time and no message, and the same seed finds the same one.
 """
 
 from __future__ import annotations
@@ -318,10 +320,20 @@ class Simulation:
         self.nodes[node_id].start()
         await self._init_node(node_id)
 
-    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
+    async def restart_nodes(self, node_ids: Sequence[str]) -> None:
+        for node_id in node_ids:  # one after another: a start takes no virtual time
+            await self.restart(node_id)
+
+    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float,
+                        period_ms: float = 0.0) -> None:
         node = self.nodes[node_id]
         if node.state is NodeState.RUNNING:  # as the real Cluster.set_clock: see the docstring
-            node.set_clock(offset_ms=float(offset_ms), rate=float(rate))
+            node.set_clock(offset_ms=float(offset_ms), rate=float(rate),
+                           period_ms=float(period_ms))
+
+    async def node_statuses(self) -> dict[str, dict[str, Any]]:
+        statuses = {nid: self.nodes[nid].status() for nid in self.node_ids}
+        return {nid: status for nid, status in statuses.items() if status is not None}
 
     def running_nodes(self) -> list[str]:
         return [nid for nid, node in self.nodes.items() if node.state is NodeState.RUNNING]

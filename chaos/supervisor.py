@@ -11,6 +11,10 @@ network faults through the proxy's control socket, and graceful stop, kill (SIGK
 (SIGSTOP), resume (SIGCONT) and restart with the same id and data directory. Each process runs in
 its own session, so a signal reaches its whole group (a stdio adapter and its program). Every
 process change asserts the state it starts from (TigerBeetle's supervisor does the same).
+Native nodes also take the nemesis's control messages from the admin client `c0`:
+`chaos_clock` (`set_clock`) and `chaos_status` (`node_statuses`, which asks every running node
+at once, `STATUS_TIMEOUT_S` at most, and leaves out a node that does not answer with a status:
+a node that is slow to answer is no node to aim at, and never a harness failure).
 
 The proxy is started and watched by the one proxy supervisor, `chaos.processes.serve_proxy`;
 the generic process helpers (stop, reap, log tails, `HarnessError`) live there too.
@@ -79,6 +83,7 @@ from node.wire import authenticated_context
 INIT_TIMEOUT_S = 10.0  # PROTOCOL.md: init_ok within 10 s or the run fails as a harness error
 JOIN_TIMEOUT_S = 10.0  # from spawning a node to its connection to the proxy
 SETUP_TIMEOUT_S = 5.0
+STATUS_TIMEOUT_S = 0.5  # a node that has not answered chaos_status by then is left out
 
 __all__ = ["Cluster", "HarnessError", "NodeProcess", "NodeState", "find_exception"]
 
@@ -394,14 +399,46 @@ class Cluster:
         """Start a stopped node again with the same id and data directory; it gets `init`."""
         await self.start_node(node_id)
 
-    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
-        """Skew a native node's clock (`chaos_clock`); a stdio node never gets a `chaos_` type,
-        so for one this does nothing. Nor does a node that is not running: a stopped one
-        restarts with a true clock, and a paused one cannot answer (the request would time out
-        as a harness failure). The simulator skips the same nodes."""
+    async def restart_nodes(self, node_ids: Sequence[str]) -> None:
+        """`restart` each of them, all at once (as the cluster's start does): a schedule's
+        restart of five nodes takes as long as the slowest, not as the five together."""
+        async with trio.open_nursery() as starting:
+            for node_id in node_ids:
+                starting.start_soon(self.start_node, node_id)
+
+    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float,
+                        period_ms: float = 0.0) -> None:
+        """Skew a native node's clock (`chaos_clock`; `period_ms` above 0 strobes it); a stdio
+        node never gets a `chaos_` type, so for one this does nothing. Nor does a node that is
+        not running: a stopped one restarts with a true clock, and a paused one cannot answer
+        (the request would time out as a harness failure). The simulator skips the same
+        nodes."""
         if self.is_native and self.nodes[node_id].state is NodeState.RUNNING:
             await self.send_setup(node_id, {"type": "chaos_clock", "offset_ms": offset_ms,
-                                            "rate": rate})
+                                            "rate": rate, "period_ms": period_ms})
+
+    async def node_statuses(self) -> dict[str, dict[str, Any]]:
+        """Every running native node's `chaos_status`, asked at once; those that answered with
+        a status within `STATUS_TIMEOUT_S`, in node order. A stdio node is never asked."""
+        if not self.is_native:
+            return {}
+        admin = self._admin
+        assert admin is not None
+        answers: dict[str, dict[str, Any]] = {}
+
+        async def ask(node_id: str) -> None:
+            try:
+                reply = await admin.call(node_id, {"type": "chaos_status"},
+                                         timeout_s=STATUS_TIMEOUT_S)
+            except RequestTimeout:
+                return
+            if reply.get("type") == "chaos_status_ok" and isinstance(reply.get("status"), dict):
+                answers[node_id] = reply["status"]
+
+        async with trio.open_nursery() as asking:
+            for node_id in self.running_nodes():
+                asking.start_soon(ask, node_id)
+        return {nid: answers[nid] for nid in self.node_ids if nid in answers}
 
 
 def _log_note(node: NodeProcess) -> str:

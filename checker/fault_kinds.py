@@ -13,8 +13,20 @@ and a checker must understand it without importing the machinery that applied it
 
 Conditions (what a fault breaks and a heal mends): `network` (partitions and link faults),
 `down` (killed or stopped nodes), `paused` (SIGSTOPped nodes), `clock` (skewed clocks; a
-`clock` operation with offset 0 and rate 1 is its heal). The orchestrator's final
-heal-everything is recorded as `heal` with value `{"final": true}` and mends every condition.
+`clock` operation with offset 0, rate 1 and no strobe period is its heal). The orchestrator's
+final heal-everything is recorded as `heal` with value `{"final": true}` and mends every
+condition.
+
+Targets (`TARGETS`) say which nodes a process or clock fault hits: `one`, `minority`,
+`majority`, `all`, `random` (a non-empty subset of any size) are chosen at planning time from
+the seed; `leader` (`RUNTIME_TARGETS`) only when the step runs, by asking the nodes. A nemesis
+operation whose target could not be found, or whose nodes were not in a state it could act on
+(a kill of a node already down), completes as `fail`: it did not happen.
+
+Clock faults come in `CLOCK_MODES`: `bump` (a one-off offset), `drift` (a rate other than 1),
+`strobe` (the clock flips between true time and `offset_ms` ahead every `period_ms`).
+`MIX_FAULTS` are the faults a random mix (`--nemesis`) draws from: those that break something,
+each followed by its heal.
 A network fault's window (its `ok` until the operation that replaces or heals it) is recorded in
 that closing operation's completion, with the messages the window cost (`WINDOW_COUNTERS`).
 """
@@ -31,7 +43,11 @@ PAUSED = "paused"
 CLOCK = "clock"
 CONDITIONS = (NETWORK, DOWN, PAUSED, CLOCK)
 
-TARGETS = ("one", "minority", "majority", "all")  # besides explicit node ids (and, later, leader)
+LEADER = "leader"
+# Besides explicit node ids. All but the runtime ones are resolved when the schedule is planned.
+TARGETS = ("one", "minority", "majority", "all", "random", LEADER)
+RUNTIME_TARGETS = (LEADER,)  # resolved when the step runs: written to the schedule as is
+CLOCK_MODES = ("bump", "drift", "strobe")
 SHAPES = (
     "isolate",
     "halves",
@@ -84,11 +100,14 @@ FAULTS: dict[str, FaultKind] = {
                   summary="start killed or stopped nodes again, same id and data"),
         FaultKind("resume", "process", ("target",), heals=frozenset({PAUSED}),
                   summary="SIGCONT paused nodes"),
-        FaultKind("clock", "clock", ("target", "offset_ms", "rate"), breaks=CLOCK,
-                  summary="skew native nodes' clocks (offset 0, rate 1 resets)"),
+        FaultKind("clock", "clock", ("target", "mode", "offset_ms", "rate", "period_ms"),
+                  breaks=CLOCK,
+                  summary="bump, drift or strobe native nodes' clocks (offset 0, rate 1 resets)"),
     )
 }
 FAULT_NAMES: tuple[str, ...] = tuple(FAULTS)
+# What a random mix draws from: every fault that breaks a condition (each has its heal).
+MIX_FAULTS: tuple[str, ...] = tuple(name for name, k in FAULTS.items() if k.breaks is not None)
 # The fault each condition is healed by, for messages such as "add a restart before it".
 HEAL_OF: dict[str, str] = {NETWORK: "heal", DOWN: "restart", PAUSED: "resume", CLOCK: "clock"}
 
@@ -105,9 +124,9 @@ WINDOW_COUNTERS: tuple[str, ...] = ("received", "partitioned", "dropped")
 
 
 def is_clock_reset(params: Mapping[str, Any] | None) -> bool:
-    """A `clock` fault that sets offset 0 and rate 1 heals the clock condition."""
+    """A `clock` fault that sets offset 0, rate 1 and no strobe heals the clock condition."""
     p = params if isinstance(params, Mapping) else {}
-    return p.get("offset_ms", 0) == 0 and p.get("rate", 1) == 1
+    return p.get("offset_ms", 0) == 0 and p.get("rate", 1) == 1 and not p.get("period_ms")
 
 
 def breaks(f: str, value: Any = None) -> str | None:

@@ -30,10 +30,18 @@ The transport is `node.wire.ZmqTransport` in a real node (`node.native`) and
 - **Nothing before init.** Other messages that arrive before the first `init` are held, in
   order, and fed to the machine right after it (at most `HELD_MAX`; beyond that they are
   dropped, counted and logged: a request then times out, which is always safe).
-- **Nemesis control stays out of the machine.** `chaos_clock {offset_ms, rate}` sets the clock
-  and is answered `chaos_clock_ok {offset_ms, rate}` (error 12 for a bad value); any other
-  `chaos_*` request is answered error 10. Neither waits for init, and no `chaos_*` message is
-  ever passed to the machine.
+- **Nemesis control stays out of the machine.** `chaos_clock {offset_ms, rate, period_ms}`
+  (each optional) sets the clock (`period_ms` above 0 strobes it, `node.clock`) and is
+  answered `chaos_clock_ok {offset_ms, rate, period_ms}` (error 12 for a bad value).
+  `chaos_status` is answered `chaos_status_ok {status}`, `status` being the machine's
+  `status()` dict (a machine may define `def status(self) -> dict`, e.g. Raft's `{"role",
+  "term", "leader", "commit_index", "last_index"}`; it must only read, never change state): the
+  nemesis finds the leader with it. A machine without `status()` answers error 10; one not
+  initialised yet answers error 11 (temporarily unavailable): before its first `Init` a machine
+  does not know its cluster, so what it would say (a role, a term from its disk) could name a
+  leader that no one follows; the nemesis skips a node that does not answer with a status.
+  Any other `chaos_*` request is answered error 10. None of them waits for init (none is
+  held), and no `chaos_*` message is ever passed to the machine's `step`.
 - **Effects in order** (etcd/raft's `Ready`): `storage.set` for each persist; then, if `sync`,
   `await storage.sync_async()` before any message of the step goes out (a write acknowledged
   is a write on disk); then the messages, in order; then the timers; then the log lines.
@@ -47,7 +55,8 @@ The transport is `node.wire.ZmqTransport` in a real node (`node.native`) and
 - **Garbage is survived.** A bad frame, bad JSON or a bad envelope is counted, logged and
   dropped (`node.wire.decode`). An exception raised by the machine is a bug: it is logged and
   crashes the node loudly (the run reports a harness failure with the traceback).
-- The driver's own replies (`init_ok`, `chaos_clock_ok` and its errors) carry no `msg_id`:
+- The driver's own replies (`init_ok`, `chaos_clock_ok`, `chaos_status_ok` and their errors)
+  carry no `msg_id`:
   msg_ids are the machine's, unique per process life and counting from 1.
 
 ## What it does not do
@@ -62,6 +71,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,7 +81,7 @@ from node import wire
 from node.clock import Clock, ClockError
 from node.log import Logger
 from node.machine import Effects, Event, Init, Receive, SetTimer, StepMachine, Tick, init_problem
-from node.protocol import MALFORMED_REQUEST, NOT_SUPPORTED
+from node.protocol import MALFORMED_REQUEST, NOT_SUPPORTED, TEMPORARILY_UNAVAILABLE
 from node.wire import Message, WireError
 
 INBOX_MAX = 1024  # well-formed messages queued between the receive task and the main loop
@@ -288,31 +298,53 @@ class Driver:
             self.log.debug("unmatched_reply", type=body["type"], src=msg["src"])
             return  # never answer a reply: two nodes must not bounce errors forever
         self._counts["chaos_handled"] += 1
-        if body["type"] != "chaos_clock":
+        if body["type"] == "chaos_clock":
+            reply = self._chaos_clock(msg)
+        elif body["type"] == "chaos_status":
+            reply = self._chaos_status(msg)
+        else:
             self.log.info("not_supported", type=body["type"], src=msg["src"])
             text = f"this node does not support {body['type']!r}"
-            await self._send(msg["src"], wire.error_body(msg, NOT_SUPPORTED, text))
-            return
+            reply = wire.error_body(msg, NOT_SUPPORTED, text)
+        await self._send(msg["src"], reply)
+
+    def _chaos_clock(self, msg: Message) -> dict[str, Any]:
+        body = msg["body"]
+        values: dict[str, float | None] = {}
         try:
-            offset_ms = body.get("offset_ms")
-            rate = body.get("rate")
-            for name, value in (("offset_ms", offset_ms), ("rate", rate)):
+            for name in ("offset_ms", "rate", "period_ms"):
+                value = body.get(name)
                 if value is not None and (
                     isinstance(value, bool) or not isinstance(value, int | float)
                 ):
                     raise ClockError(f"{name} must be a number")
-            self.clock.set(
-                offset_ms=None if offset_ms is None else float(offset_ms),
-                rate=None if rate is None else float(rate),
-            )
+                values[name] = None if value is None else float(value)
+            self.clock.set(**values)
         except ClockError as e:
-            error = wire.error_body(msg, MALFORMED_REQUEST, f"chaos_clock: {e}")
-            await self._send(msg["src"], error)
-            return
+            return wire.error_body(msg, MALFORMED_REQUEST, f"chaos_clock: {e}")
         stats = self.clock.statistics()
-        self.log.info("clock_set", offset_ms=stats.offset_ms, rate=stats.rate)
-        reply = wire.reply_body(msg, offset_ms=stats.offset_ms, rate=stats.rate)
-        await self._send(msg["src"], reply)
+        self.log.info("clock_set", offset_ms=stats.offset_ms, rate=stats.rate,
+                      period_ms=stats.period_ms)
+        return wire.reply_body(msg, offset_ms=stats.offset_ms, rate=stats.rate,
+                               period_ms=stats.period_ms)
+
+    def _chaos_status(self, msg: Message) -> dict[str, Any]:
+        """The machine's `status()`, read between steps (never during one)."""
+        status = getattr(self.machine, "status", None)
+        if not callable(status):
+            text = f"{type(self.machine).__name__} reports no status"
+            return wire.error_body(msg, NOT_SUPPORTED, text)
+        if not self._is_initialized:
+            text = "not initialised yet: no status before the first init"
+            return wire.error_body(msg, TEMPORARILY_UNAVAILABLE, text)
+        try:
+            value = status()
+            if not isinstance(value, Mapping):
+                raise TypeError(f"status() returned {value!r}, not a dict")
+        except Exception as e:  # a bug of the machine's, as an exception in `step` is
+            self.log.error("machine_crashed", step="status()", error=repr(e))
+            raise
+        return wire.reply_body(msg, status=dict(value))
 
     # -- one step ------------------------------------------------------------------------------
 

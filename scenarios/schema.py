@@ -1,9 +1,9 @@
 """The scenario schema: what a scenario TOML file may say, and its validation.
 
-A scenario is data (DESIGN.md): a workload, a cluster size, a client load, and a fixed timeline
-of faults. It says nothing about how faults are applied (the proxy and `Cluster` do that) or
-which random node a "majority-minority" partition cuts off (the nemesis decides that from the
-run's seed). A file looks like this:
+A scenario is data (DESIGN.md): a workload, a cluster size, a client load, and its faults:
+either a fixed timeline or a seeded random mix. It says nothing about how faults are applied
+(the proxy and `Cluster` do that) or which random node a "majority-minority" partition cuts off
+(the nemesis decides that from the run's seed). A file looks like this:
 
     name = "partition-heal"          # optional; defaults to the file's stem
     description = "one line for `chaos list`"
@@ -28,8 +28,25 @@ run's seed). A file looks like this:
     at_s = 7
     fault = "heal"
 
-The timeline's entries, the implicit final heals, and their validation are in
+The timeline's entries (their targets, among them `leader`, and the clock modes `bump`,
+`drift` and `strobe`), the implicit final heals, and their validation are in
 `scenarios.timeline`, against the one fault-kind table `checker.fault_kinds`.
+
+Instead of a timeline, a scenario may ask for a random mix, as Maelstrom's `--nemesis`
+(`chaos run --nemesis ... --nemesis-interval S` does the same from the command line, replacing
+whatever the file says):
+
+    nemesis = ["partition", "kill", "pause", "clock", "link"]   # or stop; at least one
+    nemesis_interval_s = 5       # optional; a fault starts every 5 s of the fault phase
+
+Every `nemesis_interval_s` from the start of the fault phase a fault of a kind drawn from the
+list starts (its shape, targets, probabilities, clock mode drawn too) and is healed after
+50-80 % of the interval, before the next one; the last is healed by the end of the fault phase.
+The schedule is drawn from the run's seed before the run (`chaos.nemesis.plan_mix`) and written
+to `schedule.jsonl`, so a replay repeats it. The default interval is Maelstrom's 10 s, or a
+quarter of the fault phase when that is shorter (`default_nemesis_interval_s`), so that a short
+run still sees four faults; an interval must be above 0 and at most `time_limit_s`, and it
+rescales with `--time-limit` as the timeline does. A scenario has a timeline or a mix, not both.
 
 Errors are `ScenarioError`, one line: the file (and line, where known), the key (e.g.
 `timeline[2].shape`, counting entries from 0), what is wrong and how to fix it.
@@ -38,12 +55,13 @@ Errors are `ScenarioError`, one line: the file (and line, where known), the key 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from scenarios.timeline import FaultEvent, parse_timeline, thaw
+from checker.fault_kinds import MIX_FAULTS
+from scenarios.timeline import FaultEvent, leader_entry, parse_timeline, thaw
 from scenarios.validation import ScenarioError, Validator, number_problem, suggest
 
 # Limits on everything (TigerBeetle): a typo of an extra zero is caught, not run for a day.
@@ -52,6 +70,8 @@ CONCURRENCY_MAX = 1_000
 RATE_MAX = 100_000.0
 DURATION_S_MAX = 24 * 3600.0
 REQUEST_TIMEOUT_S_MAX = 600.0
+NEMESIS_INTERVAL_S_DEFAULT = 10.0  # Maelstrom's --nemesis-interval
+NEMESIS_INTERVALS_MIN = 4  # a shorter fault phase gets a shorter default interval
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -69,6 +89,8 @@ _TOP_KEYS = (
     "concurrency",
     "request_timeout_s",
     "timeline",
+    "nemesis",
+    "nemesis_interval_s",
 )
 _REQUIRED = ("workload", "nodes", "time_limit_s")
 _DEFAULTS: dict[str, Any] = {
@@ -82,6 +104,11 @@ _DEFAULTS: dict[str, Any] = {
     "concurrency": 3,
     "request_timeout_s": 1.0,
 }
+
+
+def default_nemesis_interval_s(time_limit_s: float) -> float:
+    """Maelstrom's 10 s, or a quarter of the fault phase when that is shorter."""
+    return min(NEMESIS_INTERVAL_S_DEFAULT, time_limit_s / NEMESIS_INTERVALS_MIN)
 
 
 @dataclass(frozen=True)
@@ -103,10 +130,19 @@ class Scenario:
     workload_params: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None  # the file it came from
     is_file: bool = False  # True when named by a path rather than a packaged name
+    nemesis: tuple[str, ...] = ()  # a random mix's fault kinds (then the timeline is empty)
+    nemesis_interval_s: float | None = None  # as given; None: the default (`mix_interval_s`)
 
     @property
     def node_ids(self) -> list[str]:
         return [f"n{i}" for i in range(1, self.nodes + 1)]
+
+    @property
+    def mix_interval_s(self) -> float:
+        """The random mix's interval: as given, or `default_nemesis_interval_s`."""
+        if self.nemesis_interval_s is not None:
+            return self.nemesis_interval_s
+        return default_nemesis_interval_s(self.time_limit_s)
 
     @property
     def duration_s(self) -> float:
@@ -131,6 +167,8 @@ class Scenario:
                 e.to_dict() | {"implicit": True} if e.implicit else e.to_dict()
                 for e in self.timeline
             ],
+            "nemesis": list(self.nemesis) or None,
+            "nemesis_interval_s": self.nemesis_interval_s,
             "path": str(self.path) if self.path else None,
         }
 
@@ -146,7 +184,32 @@ class Scenario:
             replace(e, at_s=new if e.implicit else min(new, round(e.at_s * factor, 6)))
             for e in self.timeline
         )
-        return replace(self, time_limit_s=new, timeline=timeline)
+        interval = self.nemesis_interval_s
+        if interval is not None:
+            interval = min(new, round(interval * factor, 6))
+        return replace(self, time_limit_s=new, timeline=timeline, nemesis_interval_s=interval)
+
+    def check_stdio_nodes(self, option: str = "--node-cmd") -> None:
+        """Raise `ScenarioError` (naming the file, line and entry) if the scenario needs what a
+        program given with `option` cannot do: answer `chaos_status`, to find the leader."""
+        i = leader_entry(self.timeline)
+        if i is None:
+            return
+        text = None
+        if self.path is not None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+        where = str(self.path) if self.path is not None else self.name
+        Validator(where, text).fail(
+            f"timeline[{i}].target",
+            f"'leader' is found by asking the nodes (chaos_status), and a {option} program "
+            "cannot be asked",
+            "aim it at one, minority, majority, all, random or node ids, or run the built-in "
+            f"service instead of {option}",
+            entry=i,
+        )
 
     def with_overrides(
         self,
@@ -157,10 +220,14 @@ class Scenario:
         rate: float | None = None,
         concurrency: int | None = None,
         request_timeout_s: float | None = None,
+        nemesis: Sequence[str] | None = None,
+        nemesis_interval_s: float | None = None,
     ) -> Scenario:
         """Apply command-line overrides, validated as the file's keys are (`--nodes 2` on a
         scenario that partitions majority-minority is a `ScenarioError`). A different
-        workload drops `workload_params`, which belonged to the old one."""
+        workload drops `workload_params`, which belonged to the old one. `nemesis` replaces
+        the timeline (or the file's mix) with a random mix; `nemesis_interval_s`, in seconds
+        of the fault phase as given (never rescaled), sets its interval."""
         sc = self if time_limit_s is None else self.rescaled(time_limit_s)
         raw = sc.to_dict()
         raw["timeline"] = [e.to_dict() for e in sc.timeline if not e.implicit]
@@ -174,6 +241,11 @@ class Scenario:
         for key, value in overrides.items():
             if value is not None:
                 raw[key] = value
+        if nemesis is not None:
+            raw["nemesis"] = list(nemesis)
+            raw["timeline"] = []
+        if nemesis_interval_s is not None:
+            raw["nemesis_interval_s"] = nemesis_interval_s
         if workload is not None and workload != self.workload:
             raw["workload_params"] = {}
         raw.pop("path")
@@ -261,6 +333,8 @@ def parse_scenario(
             "write each entry as a [[timeline]] table",
         )
     timeline = parse_timeline(v, entries, nodes=nodes, time_limit_s=time_limit_s)
+    mix, interval = _parse_mix(v, raw, nodes=nodes, time_limit_s=time_limit_s,
+                               has_timeline=bool(entries))
     return Scenario(
         name=name,
         description=description,
@@ -275,4 +349,35 @@ def parse_scenario(
         request_timeout_s=request_timeout_s,
         timeline=timeline,
         workload_params=dict(params),
+        nemesis=mix,
+        nemesis_interval_s=interval,
     )
+
+
+def _parse_mix(v: Validator, raw: Mapping[str, Any], *, nodes: int, time_limit_s: float,
+               has_timeline: bool) -> tuple[tuple[str, ...], float | None]:
+    """`nemesis` and `nemesis_interval_s`: a random mix instead of a timeline."""
+    mix = raw.get("nemesis")
+    interval = raw.get("nemesis_interval_s")
+    if mix is None:
+        if interval is not None:
+            v.fail("nemesis_interval_s", "an interval without a nemesis mix",
+                   f"add nemesis = [...] with some of {', '.join(MIX_FAULTS)}, or remove it")
+        return (), None
+    if not isinstance(mix, list) or not mix:
+        v.fail("nemesis", f"must be a non-empty list of faults, not {mix!r}",
+               f'write nemesis = ["partition", "kill"] with some of {", ".join(MIX_FAULTS)}')
+    for i, name in enumerate(mix):
+        v.choice(f"nemesis[{i}]", name, MIX_FAULTS, what="nemesis fault")
+        if name in mix[:i]:
+            v.fail(f"nemesis[{i}]", f"{name!r} is listed twice", "list each fault once")
+    if has_timeline:
+        v.fail("nemesis", "a scenario has a timeline or a nemesis mix, not both",
+               "remove the [[timeline]] entries or the nemesis key")
+    if "partition" in mix and nodes < 2:
+        v.fail("nemesis", f"a partition needs at least 2 nodes, the scenario has {nodes}",
+               "raise nodes or take partition out of the list")
+    if interval is not None:
+        interval = v.number("nemesis_interval_s", interval, low=0.0, high=time_limit_s,
+                            low_open=True)
+    return tuple(mix), interval

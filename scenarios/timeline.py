@@ -10,11 +10,23 @@ Each `[[timeline]]` entry is `at_s` (seconds into the fault phase) plus a fault 
   `{"exponential", mean_ms}`, `{"normal", mean_ms, jitter_ms}`), `src`/`dest` (a node id or
   `"*"`), `clients`. Replaces the link-fault table. Healed by `heal`.
 - `heal`: clears partitions and link faults. No keys.
-- `kill`, `stop`, `pause`: `target` (one of `TARGETS`, a node id, or a list of node ids).
-  `kill`/`stop` are healed by `restart`, `pause` by `resume` (`target` optional on those: by
-  default the nodes the matching fault took down).
-- `clock`: `target`, `offset_ms`, `rate` (> 0). Healed by `clock` with `offset_ms = 0`,
-  `rate = 1` and `target = "all"`.
+- `kill`, `stop`, `pause`: `target` (default `"one"`): `one`, `minority`, `majority`, `all`,
+  `random` (a random non-empty subset), `leader` (the node reporting itself leader with the
+  highest term when the step runs; if none does, the step is recorded as a failed nemesis
+  operation and the run goes on; refused for a `--node-cmd` program, which cannot be asked), a
+  node id, or a list of node ids. `kill`/`stop` are healed by `restart`, `pause` by `resume`
+  (`target` optional on those, and never `leader`: by default the nodes the matching fault
+  took down, whoever they turned out to be).
+- `clock`: `target` (as above), and a `mode`:
+  - `mode = "bump"`: `offset_ms` (not 0): the clock jumps by that much and stays there;
+  - `mode = "drift"`: `rate` (> 0, not 1): the clock runs that much fast or slow;
+  - `mode = "strobe"`: `offset_ms` (not 0) and `period_ms` (1 to 60000): the clock flips
+    between true time and `offset_ms` ahead every `period_ms`, until healed;
+  - no `mode`: `offset_ms` and/or `rate`, as given.
+  Healed by `clock` with `offset_ms = 0`, `rate = 1` and `target = "all"`.
+
+A fault aimed at nodes that cannot take it when it runs (a kill of a node already down, a pause
+of one already paused) is recorded as a failed nemesis operation, and the run goes on.
 
 **Every run ends healed.** When a timeline leaves a fault unhealed, `parse_timeline` appends
 the missing heals at `at_s = time_limit_s`, marked `implicit`. A `kill` or `pause` while nodes
@@ -23,17 +35,20 @@ from an earlier one are still down is an error: heal first, so that every fault 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from checker.fault_kinds import (
     CLOCK,
+    CLOCK_MODES,
     DELAY_DISTRIBUTIONS,
     DOWN,
     FAULT_NAMES,
     FAULTS,
     HEAL_OF,
+    LEADER,
     LINK_KEYS,
     NETWORK,
     PAUSED,
@@ -45,6 +60,8 @@ from scenarios.validation import Validator, suggest
 
 DELAY_MS_MAX = 60_000.0
 OFFSET_MS_MAX = 24 * 3600 * 1000.0
+PERIOD_MS_MIN = 1.0  # node.clock's limits on a strobe's period
+PERIOD_MS_MAX = 60_000.0
 
 
 @dataclass(frozen=True)
@@ -249,35 +266,78 @@ def _check_heal(v: Validator, at: str, params: dict[str, Any], *, nodes: int, en
 
 
 def _check_process(
-    v: Validator, at: str, params: dict[str, Any], *, nodes: int, entry: int
+    v: Validator, at: str, params: dict[str, Any], *, nodes: int, entry: int, fault: str = ""
 ) -> None:
     if "target" in params:
         v.target(f"{at}.target", params["target"], nodes=nodes, entry=entry)
+        if params["target"] == LEADER and FAULTS[fault].heals:  # restart, resume
+            v.fail(
+                f"{at}.target",
+                f"a {fault} brings back nodes that are down, and the leader is running",
+                "leave target out (it takes what the matching fault took down) or name nodes",
+                entry=entry,
+            )
+
+
+_CLOCK_MODE_KEYS: dict[str | None, tuple[str, ...]] = {
+    "bump": ("offset_ms",),
+    "drift": ("rate",),
+    "strobe": ("offset_ms", "period_ms"),
+    None: ("offset_ms", "rate"),
+}
 
 
 def _check_clock(v: Validator, at: str, params: dict[str, Any], *, nodes: int, entry: int) -> None:
-    _check_process(v, at, params, nodes=nodes, entry=entry)
+    _check_process(v, at, params, nodes=nodes, entry=entry, fault="clock")
+    mode = None
+    if "mode" in params:
+        mode = v.choice(f"{at}.mode", params["mode"], CLOCK_MODES, what="clock mode", entry=entry)
+    takes = _CLOCK_MODE_KEYS[mode]
+    what = f"a {mode} clock fault" if mode else "a clock fault without a mode"
+    for key in ("offset_ms", "rate", "period_ms"):
+        if key in params and key not in takes:
+            fix = ('add mode = "strobe"' if key == "period_ms" else
+                   f"remove it; {what} takes {', '.join(takes)}")
+            v.fail(f"{at}.{key}", f"{what} takes no {key}", fix, entry=entry)
+    if mode is not None:
+        for key in takes:
+            if key not in params:
+                v.fail(f"{at}.{key}", "missing", f"{what} takes {', '.join(takes)}", entry=entry)
     if "offset_ms" in params:
-        v.number(
-            f"{at}.offset_ms",
-            params["offset_ms"],
-            low=-OFFSET_MS_MAX,
-            high=OFFSET_MS_MAX,
-            entry=entry,
-        )
+        offset = v.number(f"{at}.offset_ms", params["offset_ms"], low=-OFFSET_MS_MAX,
+                          high=OFFSET_MS_MAX, entry=entry)
+        if mode is not None and offset == 0:
+            v.fail(f"{at}.offset_ms", f"{what} of 0 ms changes nothing",
+                   "give it an offset, or heal with offset_ms = 0, rate = 1 and no mode",
+                   entry=entry)
     if "rate" in params:
-        v.number(f"{at}.rate", params["rate"], low=0.01, high=100.0, entry=entry)
+        rate = v.number(f"{at}.rate", params["rate"], low=0.01, high=100.0, entry=entry)
+        if mode == "drift" and rate == 1:
+            v.fail(f"{at}.rate", "a drift at rate 1 changes nothing",
+                   "give a rate such as 0.5 (slow) or 2 (fast)", entry=entry)
+    if "period_ms" in params:
+        v.number(f"{at}.period_ms", params["period_ms"], low=PERIOD_MS_MIN, high=PERIOD_MS_MAX,
+                 entry=entry)
+
+
+def leader_entry(events: Sequence[FaultEvent]) -> int | None:
+    """The index of the first timeline entry aimed at the leader, if any: such a scenario
+    needs nodes that can be asked who leads (not a `--node-cmd` program)."""
+    for i, event in enumerate(events):
+        if event.params.get("target") == LEADER:
+            return i
+    return None
 
 
 _CHECKS: dict[str, Callable[..., None]] = {
     "partition": _check_partition,
     "link": _check_link,
     "heal": _check_heal,
-    "kill": _check_process,
-    "stop": _check_process,
-    "pause": _check_process,
-    "restart": _check_process,
-    "resume": _check_process,
+    "kill": functools.partial(_check_process, fault="kill"),
+    "stop": functools.partial(_check_process, fault="stop"),
+    "pause": functools.partial(_check_process, fault="pause"),
+    "restart": functools.partial(_check_process, fault="restart"),
+    "resume": functools.partial(_check_process, fault="resume"),
     "clock": _check_clock,
 }
 

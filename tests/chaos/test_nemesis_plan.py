@@ -12,8 +12,17 @@ from typing import Any
 import pytest
 
 from chaos.clients import Recorder
-from chaos.nemesis import FaultTarget, Nemesis, Step, plan, read_schedule, write_schedule
-from checker.fault_kinds import FAULTS, TARGETS
+from chaos.nemesis import (
+    FaultTarget,
+    Nemesis,
+    Step,
+    choose_targets,
+    find_leader,
+    plan,
+    read_schedule,
+    write_schedule,
+)
+from checker.fault_kinds import FAULTS, RUNTIME_TARGETS, TARGETS
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -59,7 +68,7 @@ def test_the_same_seed_plans_the_same_schedule() -> None:
 @pytest.mark.parametrize(
     ("target", "count"),
     [("one", 1), ("minority", 2), ("majority", 3), ("all", 5)],
-)
+)  # random: test_a_random_target_is_a_seeded_non_empty_subset_of_any_size
 def test_targets_take_their_share_of_the_nodes(target: str, count: int) -> None:
     (step,) = plan([{"at_s": 0, "fault": "kill", "target": target}], NODES, random.Random(1))
     chosen = step.value["nodes"]
@@ -70,7 +79,75 @@ def test_targets_take_their_share_of_the_nodes(target: str, count: int) -> None:
 
 def test_every_target_of_the_fault_table_is_planned() -> None:
     for target in TARGETS:
-        plan([{"at_s": 0, "fault": "pause", "target": target}], NODES, random.Random(1))
+        (step,) = plan([{"at_s": 0, "fault": "pause", "target": target}], NODES,
+                       random.Random(1))
+        assert step.value == ({"target": target} if target in RUNTIME_TARGETS
+                              else {"nodes": step.value["nodes"]})
+
+
+def test_a_random_target_is_a_seeded_non_empty_subset_of_any_size() -> None:
+    sizes = set()
+    for seed in range(200):
+        (step,) = plan([{"at_s": 0, "fault": "kill", "target": "random"}], NODES,
+                       random.Random(seed))
+        chosen = step.value["nodes"]
+        assert chosen and chosen == sorted(set(chosen)) and set(chosen) <= set(NODES)
+        assert plan([{"at_s": 0, "fault": "kill", "target": "random"}], NODES,
+                    random.Random(seed)) == [step]
+        sizes.add(len(chosen))
+    assert sizes == {1, 2, 3, 4, 5}
+
+
+def test_the_leader_is_left_for_the_step_to_find_and_its_heal_takes_what_it_took() -> None:
+    timeline = [
+        {"at_s": 1, "fault": "kill", "target": "leader"},
+        {"at_s": 2, "fault": "restart"},
+        {"at_s": 3, "fault": "pause", "target": "leader"},
+        {"at_s": 4, "fault": "resume"},
+        {"at_s": 5, "fault": "clock", "target": "leader", "mode": "bump", "offset_ms": 300},
+        {"at_s": 6, "fault": "stop", "target": ["n2"]},  # a fixed target again: fixed heal
+        {"at_s": 7, "fault": "restart"},
+    ]
+    steps = plan(timeline, NODES, random.Random(1))
+    assert [(s.f, s.value) for s in steps] == [
+        ("kill", {"target": "leader"}),
+        ("restart", {"target": "last"}),
+        ("pause", {"target": "leader"}),
+        ("resume", {"target": "last"}),
+        ("clock", {"target": "leader", "offset_ms": 300.0, "rate": 1.0, "mode": "bump"}),
+        ("stop", {"nodes": ["n2"]}),
+        ("restart", {"nodes": ["n2"]}),
+    ]
+    with pytest.raises(ValueError, match="resolved when its step runs"):
+        choose_targets("leader", NODES, random.Random(1))
+
+
+def test_clock_modes_are_planned_with_their_keys() -> None:
+    timeline = [
+        {"at_s": 0, "fault": "clock", "target": "all", "mode": "strobe", "offset_ms": 200,
+         "period_ms": 50},
+        {"at_s": 1, "fault": "clock", "target": "all", "offset_ms": 0, "rate": 1},
+        {"at_s": 2, "fault": "clock", "target": ["n1"], "mode": "drift", "rate": 0.5},
+    ]
+    assert [s.value for s in plan(timeline, NODES, random.Random(1))] == [
+        {"nodes": NODES, "offset_ms": 200.0, "rate": 1.0, "mode": "strobe", "period_ms": 50.0},
+        {"nodes": NODES, "offset_ms": 0.0, "rate": 1.0},
+        {"nodes": ["n1"], "offset_ms": 0.0, "rate": 0.5, "mode": "drift"},
+    ]
+
+
+@pytest.mark.parametrize(("statuses", "leader"), [
+    ({}, None),
+    ({"n1": {"role": "follower", "term": 4}, "n2": {"role": "candidate", "term": 5}}, None),
+    ({"n1": {"role": "follower", "term": 4}, "n3": {"role": "leader", "term": 4}}, "n3"),
+    # A stale leader (cut off, it has not heard of term 5) loses to the newer one.
+    ({"n1": {"role": "leader", "term": 4}, "n2": {"role": "leader", "term": 5}}, "n2"),
+    ({"n4": {"role": "leader", "term": 5}, "n2": {"role": "leader", "term": 5}}, "n4"),
+    ({"n1": {"role": "leader"}, "n2": {"role": "leader", "term": "x"}}, "n1"),
+])
+def test_the_leader_is_the_node_saying_so_with_the_highest_term(
+        statuses: dict[str, dict[str, Any]], leader: str | None) -> None:
+    assert find_leader(statuses) == leader
 
 
 @pytest.mark.parametrize("target", ["n3", ["n4", "n2"]])
@@ -140,12 +217,15 @@ def test_a_schedule_survives_its_file(tmp_path: Path) -> None:
 
 
 class FakeCluster:
-    """A `FaultTarget` that remembers what it was asked, and fails on request."""
+    """A `FaultTarget` that remembers what it was asked, and fails on request. `statuses` is
+    what each node would answer `chaos_status` (only running nodes answer)."""
 
-    def __init__(self, *, fail_on: str | None = None) -> None:
+    def __init__(self, *, fail_on: str | None = None,
+                 statuses: dict[str, dict[str, Any]] | None = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.fail_on = fail_on
         self.running = set(NODES)
+        self.statuses = statuses or {}
 
     async def _call(self, *call: Any) -> None:
         if call[0] == self.fail_on:
@@ -181,8 +261,16 @@ class FakeCluster:
         await self._call("restart", node_id)
         self.running.add(node_id)
 
-    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float) -> None:
-        await self._call("set_clock", node_id, offset_ms, rate)
+    async def restart_nodes(self, node_ids: Sequence[str]) -> None:
+        for node_id in node_ids:
+            await self.restart(node_id)
+
+    async def set_clock(self, node_id: str, *, offset_ms: float, rate: float,
+                        period_ms: float = 0.0) -> None:
+        await self._call("set_clock", node_id, offset_ms, rate, period_ms)
+
+    async def node_statuses(self) -> dict[str, dict[str, Any]]:
+        return {n: self.statuses[n] for n in NODES if n in self.running and n in self.statuses}
 
     def running_nodes(self) -> list[str]:
         return sorted(self.running)
@@ -236,7 +324,8 @@ async def test_clock_faults_reach_each_node_and_a_reset_clears_them(recorder: Re
     assert nemesis.active == {"clock": ["n1", "n3"]}
     await nemesis.apply("clock", {"nodes": ["n1", "n3"], "offset_ms": 0.0, "rate": 1.0})
     assert nemesis.active == {}
-    assert cluster.calls[:2] == [("set_clock", "n1", 100.0, 2.0), ("set_clock", "n3", 100.0, 2.0)]
+    assert cluster.calls[:2] == [("set_clock", "n1", 100.0, 2.0, 0.0),
+                                 ("set_clock", "n3", 100.0, 2.0, 0.0)]
 
 
 async def test_heal_all_ends_healed(recorder: Recorder) -> None:
@@ -249,7 +338,7 @@ async def test_heal_all_ends_healed(recorder: Recorder) -> None:
     await nemesis.heal_all()
     assert cluster.calls == [
         ("heal",), ("resume", "n2"), ("restart", "n1"),
-        *[("set_clock", n, 0.0, 1.0) for n in NODES],
+        *[("set_clock", n, 0.0, 1.0, 0.0) for n in NODES],
     ]
     assert nemesis.active == {}
     assert cluster.running_nodes() == NODES

@@ -1,7 +1,8 @@
 """The driver (`node.driver.Driver`) over the in-memory network, under trio's virtual clock:
 the init handshake, messages held until init, effects applied in order (a sync completes
 before any message goes out), one-shot timers (fire once, reset, cancel, on a skewed clock),
-`chaos_clock` kept from the machine, garbage survived, a machine's exception fatal.
+`chaos_clock` and `chaos_status` kept from the machine, garbage survived, a machine's exception
+fatal.
 
 The machine here is `Scripted`, a test double that records the events it is fed and answers
 each with the effects a test gives it: the driver must work for any machine."""
@@ -402,9 +403,11 @@ async def test_chaos_clock_is_answered_by_the_driver_and_never_reaches_the_machi
     before_s = driver.clock.now_s()
     # Before init, too: the nemesis does not wait for the handshake.
     reply = await c0.rpc("n1", {"type": "chaos_clock", "offset_ms": 1000, "rate": 1.0})
-    assert reply == {"type": "chaos_clock_ok", "offset_ms": 1000.0, "rate": 1.0, "in_reply_to": 1}
+    assert reply == {"type": "chaos_clock_ok", "offset_ms": 1000.0, "rate": 1.0, "period_ms": 0.0,
+                     "in_reply_to": 1}
     assert driver.clock.now_s() - before_s == pytest.approx(1.0)
-    for bad in ({"rate": -1}, {"rate": "fast"}, {"offset_ms": True}, {"rate": 0}):
+    for bad in ({"rate": -1}, {"rate": "fast"}, {"offset_ms": True}, {"rate": 0},
+                {"period_ms": -5}, {"period_ms": 0.5}, {"period_ms": "x"}):
         reply = await c0.rpc("n1", {"type": "chaos_clock", **bad})
         assert (reply["type"], reply["code"]) == ("error", 12), bad
     reply = await c0.rpc("n1", {"type": "chaos_partition"})
@@ -416,7 +419,91 @@ async def test_chaos_clock_is_answered_by_the_driver_and_never_reaches_the_machi
     # The machine sees the skewed clock: its now_s was 1 s ahead of trio's time.
     assert machine.now_s[0] - machine.at[0] == pytest.approx(1.0)
     assert c0.receive_nowait() is None
-    assert driver.statistics().chaos_handled == 7
+    assert driver.statistics().chaos_handled == 10
+
+
+async def test_a_strobe_flips_the_clock_between_true_time_and_the_offset_every_period(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    net = MemoryNetwork()
+    driver = await start_driver(nursery, net, "n1", Scripted())
+    c0 = MemClient(net.transport("c0"))
+    reply = await c0.rpc("n1", {"type": "chaos_clock", "offset_ms": 200, "period_ms": 50})
+    assert (reply["offset_ms"], reply["rate"], reply["period_ms"]) == (200.0, 1.0, 50.0)
+    t0 = trio.current_time()
+    ahead = []
+    for step in range(8):  # the middle of each 50 ms period
+        await trio.sleep_until(t0 + 0.025 + step * 0.05)
+        ahead.append(round((driver.clock.now_s() - trio.current_time()) * 1000))
+    assert ahead == [200, 0, 200, 0, 200, 0, 200, 0]
+    await c0.rpc("n1", {"type": "chaos_clock", "offset_ms": 0, "rate": 1, "period_ms": 0})
+    await trio.sleep(0.075)
+    assert driver.clock.now_s() == pytest.approx(trio.current_time())
+    assert driver.clock.statistics().period_ms == 0.0
+
+
+class Reporting(Scripted):
+    """A machine that reports its status, as a Raft machine does."""
+
+    def __init__(self, status: Any) -> None:
+        super().__init__()
+        self._status = status
+        self.asked = 0
+
+    def status(self) -> Any:
+        self.asked += 1
+        if isinstance(self._status, Exception):
+            raise self._status
+        return self._status
+
+
+async def test_chaos_status_answers_the_machines_status_once_initialised(
+    nursery: trio.Nursery
+) -> None:
+    net = MemoryNetwork()
+    status = {"role": "leader", "term": 3, "leader": "n1", "commit_index": 4, "last_index": 5}
+    machine = Reporting(status)
+    driver = await start_driver(nursery, net, "n1", machine)
+    c0 = MemClient(net.transport("c0"))
+    # Before init: answered at once (not held for init), but with no status to give.
+    reply = await c0.rpc("n1", {"type": "chaos_status"})
+    assert (reply["type"], reply["code"], reply["in_reply_to"]) == ("error", 11, 1)
+    assert "not initialised" in reply["text"]
+    assert machine.asked == 0
+    await c0.init("n1", NODES)
+    reply = await c0.rpc("n1", {"type": "chaos_status"})
+    assert reply == {"type": "chaos_status_ok", "status": status, "in_reply_to": 3}
+    assert machine.events == [Init(("n1", "n2"))]  # never stepped with it
+    assert driver.statistics().chaos_handled == 2
+
+
+async def test_a_machine_without_status_answers_chaos_status_with_error_10(
+    nursery: trio.Nursery
+) -> None:
+    net = MemoryNetwork()
+    machine = Scripted()
+    await start_driver(nursery, net, "n1", machine)
+    c0 = MemClient(net.transport("c0"))
+    for _ in range(2):  # before init and after: it never will have one
+        reply = await c0.rpc("n1", {"type": "chaos_status"})
+        assert (reply["type"], reply["code"]) == ("error", 10)
+        assert "reports no status" in reply["text"]
+        await c0.init("n1", NODES)
+
+
+@pytest.mark.parametrize("bad", [ValueError("boom"), ["leader"]])
+async def test_a_status_that_raises_or_is_no_dict_crashes_the_node(bad: Any) -> None:
+    net = MemoryNetwork()
+    stream = io.StringIO()
+    machine = Reporting(bad)
+    c0 = MemClient(net.transport("c0"))
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with trio.open_nursery() as nursery:
+            await start_driver(nursery, net, "n1", machine, log_stream=stream)
+            await c0.init("n1", NODES)
+            await c0.send("n1", {"type": "chaos_status"})
+    assert info.group_contains(ValueError if isinstance(bad, Exception) else TypeError)
+    assert '"event":"machine_crashed"' in stream.getvalue()
 
 
 class BadFrameTransport(MemoryTransport):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from checker.fault_kinds import FAULT_NAMES as FAULTS
-from checker.fault_kinds import SHAPES, TARGETS
+from checker.fault_kinds import MIX_FAULTS, RUNTIME_TARGETS, SHAPES, TARGETS
 from scenarios.loader import list_scenarios, load_scenario, scenario_dir
-from scenarios.schema import FaultEvent, Scenario, ScenarioError
+from scenarios.schema import FaultEvent, Scenario, ScenarioError, parse_scenario
 
 SHIPPED = sorted(p.stem for p in scenario_dir().glob("*.toml"))
 HEADER = 'workload = "broadcast"\nnodes = 5\ntime_limit_s = 10\n'
@@ -32,13 +32,13 @@ def test_each_shipped_scenario_loads_and_ends_healed(name: str) -> None:
     assert [e.at_s for e in sc.timeline] == sorted(e.at_s for e in sc.timeline)
     assert all(0 <= e.at_s <= sc.time_limit_s for e in sc.timeline)
     assert not any(e.implicit for e in sc.timeline), "shipped scenarios heal explicitly"
-    assert sc.timeline, "every shipped scenario injects some fault"
+    assert bool(sc.timeline) != bool(sc.nemesis), "every shipped scenario injects some fault"
 
 
 def test_the_required_scenarios_are_shipped() -> None:
     assert [s.name for s in list_scenarios()] == [
-        "echo", "flaky-network", "isolate-node", "kill-restart", "lin-kv", "partition-heal",
-        "unique-ids",
+        "clock-skew", "echo", "flaky-network", "isolate-node", "kill-restart", "leader-kill",
+        "lin-kv", "partition-heal", "pause-resume", "random", "unique-ids",
     ]
     assert load_scenario("echo").workload == "echo"
     assert load_scenario("unique-ids").workload == "unique-ids"
@@ -62,7 +62,16 @@ def test_the_fault_machinery_implements_every_declared_fault() -> None:
         grudge = faults.build_grudge(shape, nodes, random.Random(1), **params)
         assert any(grudge.values()), f"{shape} cut nothing"
     for target in TARGETS:
-        assert nemesis.choose_targets(target, nodes, random.Random(1))
+        if target in RUNTIME_TARGETS:  # resolved by the nemesis when its step runs
+            (step,) = nemesis.plan([{"at_s": 0, "fault": "kill", "target": target}], nodes,
+                                   random.Random(1))
+            assert step.value == {"target": target}
+        else:
+            assert nemesis.choose_targets(target, nodes, random.Random(1))
+    for name in MIX_FAULTS:  # every fault a random mix may draw is drawn and planned
+        mix = nemesis.mix_timeline([name], nodes, random.Random(1), interval_s=1,
+                                   time_limit_s=2)
+        assert {s.f for s in nemesis.plan(mix, nodes, random.Random(1))} >= {name}
     timeline = [
         {"at_s": 0, "fault": "partition", "shape": "halves"},
         {"at_s": 1, "fault": "link", "drop_probability": 0.5},
@@ -294,6 +303,81 @@ BAD: dict[str, tuple[str, tuple[str, ...]]] = {
         ("timeline[0].clients: must be true or false",),
     ),
     "timeline not an array of tables": (HEADER + 'timeline = "soon"\n', ("timeline: must be an",)),
+    "unknown clock mode": (
+        HEADER + entry(at_s=1, fault="clock", mode="strobo", offset_ms=5, period_ms=5),
+        (":7:", "timeline[0].mode", "did you mean 'strobe'?", "use one of bump, drift, strobe"),
+    ),
+    "bump with a rate": (
+        HEADER + entry(at_s=1, fault="clock", mode="bump", offset_ms=5, rate=2),
+        (":9:", "timeline[0].rate: a bump clock fault takes no rate", "takes offset_ms"),
+    ),
+    "bump without an offset": (
+        HEADER + entry(at_s=1, fault="clock", mode="bump"),
+        ("timeline[0].offset_ms: missing", "a bump clock fault takes offset_ms"),
+    ),
+    "bump of zero": (
+        HEADER + entry(at_s=1, fault="clock", mode="bump", offset_ms=0),
+        ("timeline[0].offset_ms: a bump clock fault of 0 ms changes nothing",),
+    ),
+    "drift at rate 1": (
+        HEADER + entry(at_s=1, fault="clock", mode="drift", rate=1),
+        ("timeline[0].rate: a drift at rate 1 changes nothing", "0.5 (slow) or 2 (fast)"),
+    ),
+    "drift with an offset": (
+        HEADER + entry(at_s=1, fault="clock", mode="drift", rate=2, offset_ms=3),
+        ("timeline[0].offset_ms: a drift clock fault takes no offset_ms",),
+    ),
+    "strobe without a period": (
+        HEADER + entry(at_s=1, fault="clock", mode="strobe", offset_ms=200),
+        ("timeline[0].period_ms: missing", "a strobe clock fault takes offset_ms, period_ms"),
+    ),
+    "strobe period out of range": (
+        HEADER + entry(at_s=1, fault="clock", mode="strobe", offset_ms=200, period_ms=0.5),
+        ("timeline[0].period_ms: 0.5 is out of range", "from 1 to 60000"),
+    ),
+    "period without strobe": (
+        HEADER + entry(at_s=1, fault="clock", offset_ms=200, period_ms=50),
+        ("timeline[0].period_ms: a clock fault without a mode takes no period_ms",
+         'add mode = "strobe"'),
+    ),
+    "restart of the leader": (
+        HEADER + entry(at_s=1, fault="kill", target="leader")
+        + entry(at_s=2, fault="restart", target="leader"),
+        ("timeline[1].target", "the leader is running", "leave target out"),
+    ),
+    "nemesis and a timeline": (
+        HEADER + 'nemesis = ["kill"]\n' + entry(at_s=1, fault="heal"),
+        (":4:", "nemesis: a scenario has a timeline or a nemesis mix, not both",),
+    ),
+    "unknown nemesis fault": (
+        HEADER + 'nemesis = ["partition", "kil"]\n',
+        ("nemesis[1]: unknown nemesis fault 'kil' (did you mean 'kill'?)",
+         "use one of partition, link, kill, stop, pause, clock"),
+    ),
+    "heal in a nemesis mix": (
+        HEADER + 'nemesis = ["heal"]\n',
+        ("nemesis[0]: unknown nemesis fault 'heal'",),
+    ),
+    "empty nemesis": (HEADER + "nemesis = []\n", ("nemesis: must be a non-empty list",)),
+    "nemesis listed twice": (
+        HEADER + 'nemesis = ["kill", "kill"]\n', ("nemesis[1]: 'kill' is listed twice",),
+    ),
+    "interval without a nemesis": (
+        HEADER + "nemesis_interval_s = 2\n",
+        (":4:", "nemesis_interval_s: an interval without a nemesis mix", "add nemesis = ["),
+    ),
+    "zero interval": (
+        HEADER + 'nemesis = ["kill"]\nnemesis_interval_s = 0\n',
+        (":5:", "nemesis_interval_s: 0 is out of range", "above 0 and at most 10"),
+    ),
+    "interval longer than the fault phase": (
+        HEADER + 'nemesis = ["kill"]\nnemesis_interval_s = 11\n',
+        ("nemesis_interval_s: 11 is out of range", "at most 10"),
+    ),
+    "partition mix on one node": (
+        'workload = "echo"\nnodes = 1\ntime_limit_s = 10\nnemesis = ["partition"]\n',
+        ("nemesis: a partition needs at least 2 nodes",),
+    ),
 }
 
 
@@ -327,3 +411,64 @@ def test_scenario_round_trips_through_to_dict() -> None:
     again = parse_scenario(raw, where="round-trip")
     assert isinstance(again, Scenario)
     assert again.timeline == sc.timeline
+
+
+def test_targets_and_clock_modes_load(tmp_path: Path) -> None:
+    text = HEADER + (
+        entry(at_s=1, fault="kill", target="leader") + entry(at_s=2, fault="restart")
+        + entry(at_s=3, fault="pause", target="random") + entry(at_s=4, fault="resume")
+        + entry(at_s=5, fault="clock", target="leader", mode="bump", offset_ms=-300)
+        + entry(at_s=6, fault="clock", target="all", offset_ms=0, rate=1)
+        + entry(at_s=7, fault="clock", target="one", mode="strobe", offset_ms=200, period_ms=50)
+    )
+    sc = load_scenario(str(write(tmp_path, text)))
+    assert [e.params.get("target") for e in sc.timeline] == [
+        "leader", None, "random", None, "leader", "all", "one", "all"]
+    assert sc.timeline[-1].implicit  # the strobe is healed by the implicit clock reset
+    assert sc.timeline[-1].params == {"target": "all", "offset_ms": 0.0, "rate": 1.0}
+
+
+def test_a_leader_target_is_refused_for_node_cmd_programs_naming_its_line(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + entry(at_s=1, fault="pause", target="one")
+                 + entry(at_s=2, fault="resume") + entry(at_s=3, fault="kill", target="leader"))
+    sc = load_scenario(str(path)).with_overrides(time_limit_s=7)
+    with pytest.raises(ScenarioError) as info:
+        sc.check_stdio_nodes("--node-cmd")
+    message = str(info.value)
+    assert message.startswith(f"{path}:14: timeline[2].target: 'leader' is found by asking")
+    assert "--node-cmd program cannot be asked" in message
+    assert "; aim it at one, minority" in message and "\n" not in message
+    load_scenario("lin-kv").check_stdio_nodes()  # no leader in it: nothing to refuse
+    with pytest.raises(ScenarioError, match=r"pause-resume.toml:\d+: timeline\[2\].target"):
+        load_scenario("pause-resume").check_stdio_nodes()
+
+
+def test_a_nemesis_mix_loads_and_its_interval_rescales(tmp_path: Path) -> None:
+    sc = load_scenario("random")
+    assert sc.nemesis == ("partition", "kill", "pause", "clock", "link")
+    assert (sc.nemesis_interval_s, sc.mix_interval_s, sc.timeline) == (5.0, 5.0, ())
+    short = sc.rescaled(5)
+    assert short.mix_interval_s == pytest.approx(1.25)  # four faults still, as in 20 s
+    assert sc.with_overrides(time_limit_s=5) == short
+    # Without an interval: Maelstrom's 10 s, or a quarter of a shorter fault phase.
+    path = write(tmp_path, HEADER + 'nemesis = ["pause"]\n')
+    default = load_scenario(str(path))
+    assert (default.nemesis_interval_s, default.mix_interval_s) == (None, 2.5)
+    assert default.rescaled(80).mix_interval_s == 10.0
+    again = parse_scenario({k: v for k, v in sc.to_dict().items() if k != "path"}, where="x")
+    assert (again.nemesis, again.nemesis_interval_s) == (sc.nemesis, sc.nemesis_interval_s)
+
+
+def test_a_nemesis_override_replaces_the_timeline() -> None:
+    sc = load_scenario("partition-heal")
+    mixed = sc.with_overrides(nemesis=["kill", "link"], nemesis_interval_s=2.5)
+    assert (mixed.nemesis, mixed.nemesis_interval_s, mixed.timeline) == (
+        ("kill", "link"), 2.5, ())
+    # An explicit interval is seconds as given, not rescaled with --time-limit.
+    assert sc.with_overrides(time_limit_s=8, nemesis=["kill"],
+                             nemesis_interval_s=2.5).mix_interval_s == 2.5
+    assert load_scenario("random").with_overrides(
+        time_limit_s=10, nemesis_interval_s=3).mix_interval_s == 3
+    with pytest.raises(ScenarioError, match="nemesis_interval_s: 30 is out of range"):
+        sc.with_overrides(nemesis=["kill"], nemesis_interval_s=30)

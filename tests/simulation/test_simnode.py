@@ -1,16 +1,21 @@
 """A simulated node keeps the driver's promises and suffers process faults as a real one does:
-kill loses unsynced writes, stop keeps them, pause defers, a fast clock fires timers early."""
+kill loses unsynced writes, stop keeps them, pause defers, a fast clock fires timers early, a
+strobe flips the clock, and `status()` answers where the driver would answer `chaos_status`;
+in a whole simulated run the nemesis finds the leader through it."""
 
 from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sim_harness import COUNTER, GOSSIP, FakeLoop
+from sim_harness import COUNTER, GOSSIP, FakeLoop, MiniScenario, SetWorkload
 
+from chaos.nemesis import Step
 from chaos.simnode import NodeCrashed, NodeState, SimNode
+from chaos.simulation import run_simulation
 from node.machine import Boot, Machine, Message
 from node.service import ServiceSpec
 
@@ -196,3 +201,113 @@ def test_a_restarted_node_boots_from_durable_state_with_the_same_rng_stream() ->
     assert seen[0][0] == {}
     assert seen[1][0] == {"x": 1}
     assert seen[0][1] == seen[1][1]  # make_rng(seed, node_id), as a restarted process
+
+
+def test_a_strobe_flips_the_clock_every_period_until_reset() -> None:
+    h = Harness()
+    h.boot()
+    h.node.set_clock(offset_ms=300.0, rate=1.0, period_ms=20.0)
+    start = h.loop.now_ns
+    ahead = []
+    for step in range(6):
+        h.loop.run_until(start + (10 + 20 * step) * MS)
+        ahead.append(round((h.node.clock.now_s() - h.loop.now_ns / 1e9) * 1000))
+    assert ahead == [300, 0, 300, 0, 300, 0]
+    h.node.set_clock(offset_ms=0.0, rate=1.0, period_ms=0.0)
+    h.loop.run_until(start + 210 * MS)
+    assert h.node.clock.now_s() == pytest.approx(h.loop.now_ns / 1e9)
+    clock_sets = [json.loads(line) for line in h.log.getvalue().splitlines()
+                  if '"clock_set"' in line]
+    assert [c["period_ms"] for c in clock_sets] == [20.0, 0.0]
+
+
+class Reporting(Machine):
+    """Reports itself leader when it is `LEADER_ID`, with a term that counts its starts."""
+
+    LEADER_ID = "n1"
+
+    def __init__(self, boot: Boot) -> None:
+        super().__init__(boot)
+        self.term = int(boot.durable.get("term", 0)) + 1
+
+    def on_init(self) -> None:
+        self.persist("term", self.term, sync=True)
+
+    def on_read(self, msg: Message) -> None:
+        self.reply(msg, {"type": "read_ok", "value": []})
+
+    def status(self) -> dict[str, Any]:
+        role = "leader" if self.node_id == self.LEADER_ID else "follower"
+        return {"role": role, "term": self.term, "tags": ("a", "b")}
+
+
+REPORTING = ServiceSpec(name="reporting", summary="", machine=Reporting)
+
+
+def test_status_is_answered_only_where_the_driver_would_answer_chaos_status() -> None:
+    h = Harness(REPORTING)
+    assert h.node.status() is None  # not started
+    h.node.start()
+    assert h.node.status() is None  # not initialised: the driver answers error 11
+    h.deliver({"type": "init", "node_id": "n1", "node_ids": ["n1", "n2"]}, src="c0")
+    assert h.node.status() == {"role": "leader", "term": 1, "tags": ["a", "b"]}  # as JSON
+    h.node.pause()
+    assert h.node.status() is None  # a paused process answers nothing
+    h.node.resume()
+    h.node.kill()
+    assert h.node.status() is None
+    h.boot()
+    assert h.node.status() == {"role": "leader", "term": 2, "tags": ["a", "b"]}
+    plain = Harness(COUNTER)
+    plain.boot()
+    assert plain.node.status() is None  # no status(): error 10
+
+
+def test_a_status_that_raises_crashes_the_node() -> None:
+    class Broken(Machine):
+        def status(self) -> dict[str, Any]:
+            raise RuntimeError("no status today")
+
+    h = Harness(ServiceSpec(name="broken", summary="", machine=Broken))
+    h.boot()
+    with pytest.raises(NodeCrashed, match="no status today"):
+        h.node.status()
+    assert '"event":"machine_crashed"' in h.log.getvalue()
+
+
+def run_reporting(tmp_path: Path, steps: list[Step], *, leader: str = "n2",
+                  ) -> list[dict[str, Any]]:
+    Reporting.LEADER_ID = leader
+    try:
+        path = tmp_path / "history.jsonl"
+        run_simulation(scenario=MiniScenario(), spec=REPORTING, bug=None, seed=1, steps=steps,
+                       workload=SetWorkload(), history_path=path)
+    finally:
+        Reporting.LEADER_ID = "n1"
+    return [json.loads(line) for line in path.read_text().splitlines()
+            if json.loads(line)["process"] == "nemesis"]
+
+
+def test_a_simulated_run_kills_the_leader_it_finds_and_restarts_it(tmp_path: Path) -> None:
+    steps = [Step(1.5, "kill", {"target": "leader"}), Step(2.0, "restart", {"target": "last"}),
+             Step(2.5, "pause", {"target": "leader"}), Step(3.0, "resume", {"target": "last"})]
+    ops = run_reporting(tmp_path, steps)
+    assert [(op["type"], op["f"], op["value"].get("nodes")) for op in ops
+            if op["type"] != "invoke" and op["f"] != "heal"] == [
+        ("ok", "kill", ["n2"]), ("ok", "restart", ["n2"]),
+        ("ok", "pause", ["n2"]), ("ok", "resume", ["n2"])]
+
+
+def test_a_simulated_run_without_a_leader_records_a_failure_and_goes_on(tmp_path: Path) -> None:
+    steps = [Step(1.5, "kill", {"target": "leader"}), Step(2.0, "restart", {"target": "last"}),
+             Step(2.5, "kill", {"nodes": ["n3"]}), Step(3.0, "kill", {"nodes": ["n3"]})]
+    ops = run_reporting(tmp_path, steps, leader="nobody")
+    done = [(op["type"], op["f"], op.get("error")) for op in ops if op["type"] != "invoke"]
+    assert done == [
+        ("fail", "kill", "no leader found: n1 follower term 1, n2 follower term 1, "
+                         "n3 follower term 1"),
+        ("ok", "restart", None),
+        ("ok", "kill", None),
+        ("fail", "kill", "n3 is down (killed or stopped): cannot kill it"),
+        ("ok", "heal", None),  # the final heal, reached: the run went on
+    ]
