@@ -61,18 +61,23 @@ def _phases(history: Sequence[Op]) -> dict[int, str]:
     """id(invocation) -> `healthy`, `faulted` or `final`, from the nemesis operations before it.
 
     What is broken is a set of conditions (`checker.fault_kinds.CONDITIONS`): a fault's
-    invocation adds the condition it breaks, a heal's `ok` removes those it mends.
+    invocation adds the condition it breaks, a heal's `ok` removes those it mends, and a
+    fault that failed (`fail`: it did nothing) takes back what its invocation added.
     """
     active: set[str] = set()
     phases: dict[int, str] = {}
+    opened: str | None = None  # the condition the pending nemesis invocation newly broke
     for op in history:
         if op.process == "nemesis":
             if op.type == "invoke":
                 condition = breaks(op.f, op.value)
+                opened = condition if condition not in active else None
                 if condition is not None:
                     active.add(condition)
             elif op.type == "ok":
                 active -= heals(op.f, op.value)
+            elif op.type == "fail" and opened is not None:
+                active.discard(opened)  # it did nothing (no leader found): nothing broke
         elif op.type == "invoke":
             if op.extra.get("final"):
                 phases[id(op)] = "final"

@@ -3,8 +3,10 @@
     faults_effective(ops, proxy_stats)   # {"checker": "faults", "valid": True | "unknown", ...}
 
 It reads the nemesis operations of a history and answers unknown, with a `reason` saying what
-to change, when a fault could not be applied, or when a fault that should cost messages cost
-none. Otherwise it is valid. It never says invalid: the system under test did nothing wrong;
+to change, when a fault could not be applied (`info`: it may have half happened), when every
+attempt at a kind of fault failed (`fail`: nothing was done, e.g. a leader kill that found no
+leader, each time), or when a fault that should cost messages cost none. One failed attempt
+among several that worked is not vacuous: the others tested it. Otherwise it is valid. It never says invalid: the system under test did nothing wrong;
 the run was vacuous.
 
 Each fault window is judged on its own. The nemesis records, in the completion of the operation
@@ -72,6 +74,12 @@ def faults_effective(ops: Sequence[Op], proxy_stats: Mapping[str, Any]) -> dict[
     if failed:
         return result("faults", UNKNOWN, headline=HEADLINE,
                       reason="a fault could not be applied", **details)
+    refused = sorted({op.f for op in nemesis if op.type == "fail"} - kinds)
+    if refused:  # e.g. every leader kill found no leader: nothing of that kind happened
+        return result("faults", UNKNOWN, headline=HEADLINE, **details,
+                      reason=f"every {refused[0]} of the run failed (nothing was done: no "
+                             "leader found, or its target was already down); the run tested "
+                             "nothing about it")
     if vacuous:
         first = vacuous[0]
         more = len(vacuous) - 1

@@ -57,6 +57,23 @@ def test_availability_phases_follow_process_faults_and_the_final_heal() -> None:
     assert phases["healthy"]["count"] == 3
 
 
+def test_a_fault_that_failed_broke_nothing() -> None:
+    rows = [
+        ("invoke", "nemesis", "kill", {"target": "leader"}),
+        ("fail", "nemesis", "kill", {"target": "leader"}),  # no leader found: nobody killed
+        *op(0, "read", None, []),
+        ("invoke", "nemesis", "kill", {"target": "leader"}),
+        ("ok", "nemesis", "kill", {"nodes": ["n2"]}),
+        *op(0, "read", None, []),
+        ("invoke", "nemesis", "kill", {"target": "leader"}),
+        ("fail", "nemesis", "kill", {"target": "leader"}),  # n2 is still down: still faulted
+        *op(0, "read", None, []),
+    ]
+    phases = availability(h(*rows))["by_phase"]
+    assert phases["healthy"]["count"] == 1
+    assert phases["faulted"]["count"] == 2
+
+
 def test_availability_never_completed_counts_as_info() -> None:
     res = availability(h(("invoke", 0, "broadcast", 1), *op(1, "read", None, [])))
     assert res["info_count"] == 1

@@ -146,3 +146,18 @@ def test_stall_records_are_not_faults() -> None:
     res = faults_effective(ops, {})
     assert res["valid"] is True
     assert (res["applied"], res["kinds"]) == (0, [])
+
+
+def _failed(f: str, value: object) -> list[Op]:
+    return [Op(type="invoke", process="nemesis", f=f, value=value),
+            Op(type="fail", process="nemesis", f=f, value=value, error="no leader found")]
+
+
+def test_a_kind_of_fault_that_failed_every_time_is_vacuous() -> None:
+    leader = {"target": "leader"}
+    every_kill_failed = _failed("kill", leader) + _failed("kill", leader)
+    r = faults_effective(every_kill_failed, {})
+    assert r["valid"] == "unknown" and "every kill of the run failed" in r["reason"]
+    one_of_two_failed = _failed("kill", leader) + _nemesis("kill", {"nodes": ["n2"]}) + \
+        _nemesis("restart", {"nodes": ["n2"]})
+    assert faults_effective(one_of_two_failed, {})["valid"] is True

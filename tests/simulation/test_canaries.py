@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chaos.nemesis import plan
+from chaos.nemesis import plan_scenario
 from chaos.simulation import SimulationResult, simulate
 from checker.elections import load_node_logs
 from checker.history import load_jsonl
@@ -47,8 +47,7 @@ def simulate_seed(tmp_path: Path, scenario: str, seed: int, *, service: str | No
                   ) -> tuple[dict[str, Any], SimulationResult]:
     """One simulated run as `chaos run SCENARIO --simulate` makes it: its verdict and result."""
     sc = load_scenario(scenario).with_overrides(workload=workload)
-    steps = plan([e.to_dict() for e in sc.timeline], sc.node_ids,
-                 random.Random(f"{seed}/nemesis"), offset_s=sc.warmup_s)
+    steps = plan_scenario(sc, random.Random(f"{seed}/nemesis"))
     wl = get_workload(sc.workload, **dict(sc.workload_params))
     run_dir = tmp_path / f"{scenario}-{service}-{bug}-{seed}"
     path = run_dir / "history.jsonl"
@@ -112,7 +111,7 @@ def test_every_shipped_scenario_passes_in_simulation(tmp_path: Path, scenario: s
 SCRIPT = """
 import hashlib, random, sys
 from pathlib import Path
-from chaos.nemesis import plan
+from chaos.nemesis import plan_scenario
 from chaos.simulation import simulate
 from node.services import SERVICES
 from scenarios.loader import load_scenario
@@ -123,8 +122,7 @@ for spec in SERVICES.values():
     for bug, canary in sorted(spec.canaries.items()):
         sc = load_scenario(canary.scenario).with_overrides(workload=canary.workload,
                                                            time_limit_s=8)
-        steps = plan([e.to_dict() for e in sc.timeline], sc.node_ids,
-                     random.Random("3/nemesis"), offset_s=sc.warmup_s)
+        steps = plan_scenario(sc, random.Random("3/nemesis"))
         name = f"{spec.name}-{bug}"
         path = out / f"{name}.jsonl"
         simulate(scenario=sc, service=spec.name, bug=bug, seed=3, steps=steps,
@@ -156,8 +154,7 @@ def test_the_same_seed_in_process_gives_the_same_bytes(tmp_path: Path) -> None:
     histories = []
     for attempt in ("a", "b"):
         sc = load_scenario(canary.scenario).with_overrides(workload=canary.workload)
-        steps = plan([e.to_dict() for e in sc.timeline], sc.node_ids,
-                     random.Random("7/nemesis"), offset_s=sc.warmup_s)
+        steps = plan_scenario(sc, random.Random("7/nemesis"))
         path = tmp_path / f"{attempt}.jsonl"
         simulate(scenario=sc, service=service, bug=None, seed=7, steps=steps,
                  workload=get_workload(sc.workload, **dict(sc.workload_params)),
