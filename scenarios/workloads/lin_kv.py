@@ -3,7 +3,7 @@
 Messages (PROTOCOL.md): `read{key}` -> `read_ok{value}` (error 20 if absent),
 `write{key,value}` -> `write_ok`, `cas{key,from,to}` -> `cas_ok` (error 20 or 22).
 See `LinKv` for the parameters, the history encoding and how a read of an absent key is judged.
-No built-in service yet (Raft is a later issue): bring a program with `--node-cmd`.
+Served by the built-in `raft` service (node/services/raft); `--node-cmd` runs any other.
 """
 
 from __future__ import annotations
@@ -150,6 +150,6 @@ WORKLOAD = WorkloadSpec(
     summary="a linearizable key-value store",
     operations="`read`, `write`, `cas` over a few keys",
     checked_by="linearizability per key (cas-register, absent at start)",
-    service=None,
+    service="raft",
     model="kv",
 )
