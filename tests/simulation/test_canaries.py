@@ -44,12 +44,15 @@ SHIPPED = [(sc.name, get_spec(sc.workload).service) for sc in list_scenarios()
 
 def simulate_seed(tmp_path: Path, scenario: str, seed: int, *, service: str | None = None,
                   workload: str | None = None, bug: str | None = None,
-                  ) -> tuple[dict[str, Any], SimulationResult]:
-    """One simulated run as `chaos run SCENARIO --simulate` makes it: its verdict and result."""
-    sc = load_scenario(scenario).with_overrides(workload=workload)
+                  time_limit_s: float = 8.0) -> tuple[dict[str, Any], SimulationResult]:
+    """One simulated run as `chaos run SCENARIO --simulate --time-limit 8` makes it (shipped
+    timelines are in fractions of the fault phase): its verdict and result."""
+    shipped = load_scenario(scenario)
+    sc = shipped.with_overrides(workload=workload,
+                                time_limit_s=min(time_limit_s, shipped.time_limit_s))
     steps = plan_scenario(sc, random.Random(f"{seed}/nemesis"))
     wl = get_workload(sc.workload, **dict(sc.workload_params))
-    run_dir = tmp_path / f"{scenario}-{service}-{bug}-{seed}"
+    run_dir = tmp_path / f"{Path(scenario).stem}-{service}-{bug}-{seed}"
     path = run_dir / "history.jsonl"
     result = simulate(scenario=sc, service=service or get_spec(sc.workload).service, bug=bug,
                       seed=seed, steps=steps, workload=wl, history_path=path,

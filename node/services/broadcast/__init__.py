@@ -73,5 +73,5 @@ SERVICE = ServiceSpec(
     summary="gossip dissemination with acknowledged retries and anti-entropy",
     machine=Broadcast,
     bugs=BUGS,
-    canaries={NO_RETRY: Canary("partition-heal")},
+    canaries={NO_RETRY: Canary("partition-heal", workload="broadcast")},
 )

@@ -85,18 +85,20 @@ Bugs:
                   leader counts itself for them. A killed node comes back with what it last
                   synced: nothing. Raft masks one amnesiac node (the others still hold what it
                   acknowledged), so a write is lost only when the nodes holding it lose it
-                  together: a kill of all (or most, then elected) nodes at once.
+                  together: a kill of all (or most, then elected) nodes at once (kill-restart).
     double-vote   a node grants its vote to every candidate of its current term whatever it
                   voted before (a candidate, even a leader, votes for a rival of its term), and
                   never stores its vote, so a restarted node votes again: two candidates of
                   one term both win (the election-safety check sees two leaders in one term).
                   It takes two candidates of one term, i.e. election timers firing closer
-                  together than a message's delay: rare on a fast network, common on a slow one.
+                  together than a message's delay: rare on a fast network, common on a slow one
+                  (leader-kill's 20 to 150 ms links).
     no-log-check  votes are granted without the election restriction (§5.4.1): a candidate
                   whose log lacks committed entries (one cut off by a partition, whose term
                   ran ahead meanwhile) can win, and its append_entries then truncate those
                   entries from the others' logs: acknowledged writes vanish and reads go back
-                  in time. (Figure 8's other rule, committing only entries of the current
+                  in time (isolate-node: the isolated node returns with the higher term).
+                  (Figure 8's other rule, committing only entries of the current
                   term, is kept: with the no-op entry and whole batches its violation almost
                   never shows, so it would make a canary no run can catch.)
 
@@ -124,6 +126,6 @@ SERVICE = ServiceSpec(
         STALE_READ: Canary("partition-heal", workload="lin-kv"),
         NO_FSYNC: Canary("kill-restart", workload="lin-kv"),
         DOUBLE_VOTE: Canary("leader-kill", workload="lin-kv"),
-        NO_LOG_CHECK: Canary("partition-heal", workload="lin-kv"),
+        NO_LOG_CHECK: Canary("isolate-node", workload="lin-kv"),
     },
 )
