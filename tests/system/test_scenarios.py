@@ -92,6 +92,17 @@ def test_every_shipped_scenario_passes_on_real_processes(
         for m in partitioned:
             assert any(a - slack_ns <= m["time"] <= b + slack_ns for a, b in windows), m
 
+    # The faults took effect on the nodes, as their logs show: a Raft cluster whose leader
+    # was killed, paused or cut off elected another, and every killed node initialised again.
+    elections = results["results"].get("election-safety")
+    if elections is not None and {"kill", "stop", "pause", "partition"} & set(applied):
+        assert elections["elections_count"] >= 2, elections
+    for op in nemesis:
+        if op["type"] == "ok" and op["f"] in ("kill", "stop"):
+            for node in op["value"].get("nodes", []):
+                log = (run_dir / "nodes" / f"{node}.log").read_text()
+                assert log.count('"event":"init"') >= 2, f"{node} never re-initialised"
+
     again = chaos("check", str(run_dir), "--json", store=store)
     assert again.returncode == 0, again.explain()
     rejudged = json.loads(again.stdout)["files"][str(run_dir)]
