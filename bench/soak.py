@@ -11,12 +11,18 @@ the process it was forked from).
     .venv/bin/python bench/soak.py [--minutes 10] [--rate 200] [--concurrency 10] [--seed 1]
                                    [--interval-s 2] [--memory-limit-gb 6] [--keep] [--json F]
     .venv/bin/python bench/soak.py --synthetic 12000     # no cluster: a synthetic broadcast run
+    .venv/bin/python bench/soak.py --synthetic-partition 75000   # ... of the soak's shape
 
 A run that has not ended `--hang-timeout-s` after its last operation is stopped (SIGTERM) and
 reported as such. `--synthetic N` skips the cluster: it writes the synthetic broadcast run of
 tests/checker/test_long_histories.py with N operations (half of them reads of everything
 broadcast so far, as a 60 s run at 200 per second is for N = 12000) and times the same
-`chaos check` and `chaos report`.
+`chaos check` and `chaos report`. `--synthetic-partition N` writes instead the partition-heal
+run of `write_partition_run` (same file): N operations, half of them reads, the middle third
+partitioned (n1, n2 | n3, n4, n5) so that each side lacks the other's interleaved messages, every
+read recorded as the recorder records it (`checker.history.ValueEncoder`: a delta against the
+node's previous read). N = 75000 is the shape of the 10-minute soak whose reads, written whole
+as ranges, made a 282 MB history; it also says what those reads would have been whole.
 
 Targets (issue 7): no process grows beyond 1.5x its RSS after the first minute; report.html
 under 10 MB; `chaos check` under 60 s and under 1 GB. "At the end" is the last sample taken
@@ -201,6 +207,30 @@ def synthetic(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             **check_and_report(run_dir, store, args.memory_limit_gb)}
 
 
+def synthetic_partition(args: argparse.Namespace, store: Path) -> dict[str, Any]:
+    """No cluster: the partition-heal run of tests/checker/test_long_histories.py, its reads
+    recorded as deltas, then the same check and report."""
+    sys.path[:0] = [str(REPO), str(REPO / "tests" / "checker")]  # not bench/checker.py
+    from test_long_histories import write_partition_run
+
+    from checker.history import load_jsonl, resolved_values
+    from checker.intset import IntRanges
+
+    started = time.monotonic()
+    run_dir = write_partition_run(store / "synthetic" / "run", operations=args.synthetic_partition)
+    written_s = time.monotonic() - started
+    # What the same reads would be written whole, as ranges (in this process, not timed).
+    ops = load_jsonl(run_dir / "history.jsonl")
+    ranges = [value.range_count for _, value in resolved_values(ops)
+              if isinstance(value, IntRanges)]
+    del ops
+    return {"command": f"synthetic: write_partition_run(operations={args.synthetic_partition})",
+            "processes": {}, "report_bytes_by_run": None, "written_s": written_s,
+            "whole_reads": {"reads": len(ranges), "ranges": sum(ranges),
+                            "ranges_max": max(ranges, default=0)},
+            **check_and_report(run_dir, store, args.memory_limit_gb)}
+
+
 def check_and_report(run_dir: Path, store: Path, limit_gb: float) -> dict[str, Any]:
     """`chaos check RUN_DIR` and `chaos report RUN_DIR`, timed, and the run's sizes."""
     check_s, check_code, check_mb = timed([CHAOS, "check", str(run_dir)], store / "check.log",
@@ -241,6 +271,11 @@ def show(fig: dict[str, Any]) -> None:
     check, report = fig["check"], fig["report"]
     print(f"\nhistory.jsonl {fig['history_mb']:.1f} MB ({fig['history_lines']:,} lines); "
           f"messages.jsonl {fig['messages_mb']:.1f} MB")
+    if "whole_reads" in fig:
+        whole = fig["whole_reads"]
+        print(f"written in {fig['written_s']:.1f} s (every read through ValueEncoder); its "
+              f"{whole['reads']:,} reads written whole would hold {whole['ranges']:,} ranges "
+              f"(up to {whole['ranges_max']:,} in one read)")
     page = fig["report_bytes_by_run"]
     print("report.html written by the run: "
           + ("none" if page is None else f"{page / 1e6:.2f} MB"))
@@ -299,11 +334,19 @@ if __name__ == "__main__":
                         help="stop a run that has not ended this long after its last operation")
     parser.add_argument("--synthetic", type=int, metavar="OPERATIONS",
                         help="no cluster: check and report a synthetic broadcast run this long")
+    parser.add_argument("--synthetic-partition", type=int, metavar="OPERATIONS",
+                        help="no cluster: check and report a synthetic partition-heal run this "
+                             "long, its reads recorded as deltas")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     store = Path(tempfile.mkdtemp(prefix="soak-"))
     try:
-        figures = synthetic(args, store) if args.synthetic else soak(args, store)
+        if args.synthetic_partition:
+            figures = synthetic_partition(args, store)
+        elif args.synthetic:
+            figures = synthetic(args, store)
+        else:
+            figures = soak(args, store)
         show(figures)
         if args.json:
             args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")

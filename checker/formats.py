@@ -48,6 +48,7 @@ from checker.history import (
     op_from_json,
     open_text,
     parse_jsonl_lines,
+    resolved_values,
 )
 from checker.intset import IntRanges
 
@@ -291,7 +292,12 @@ def dump_elle_json(ops: list[Op]) -> str:
     """A history as the JSON array Jepsen's elle-cli (`--format json`) and Knossos read."""
     # Jepsen's fields only: `node` and our extras mean nothing to elle-cli or Knossos.
     keys = ("index", "time", "type", "process", "f", "value", "error")
-    # A read held as ranges (`checker.intset`) is written out whole: Jepsen reads plain lists.
-    rows = [{k: list(op.value) if k == "value" and isinstance(op.value, IntRanges) else v
-             for k, v in op.to_json().items() if k in keys} for op in ops]
-    return "[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n"
+
+    def row(op: Op, value: Any) -> str:
+        fields = {k: v for k, v in op.to_json().items() if k in keys}
+        if isinstance(value, IntRanges):  # written out whole: Jepsen reads plain lists
+            fields["value"] = list(value)
+        return json.dumps(fields, separators=(",", ":"))
+
+    # A read held as ranges or as a delta (`checker.intset`) is resolved to its whole set.
+    return "[\n" + ",\n".join(row(op, value) for op, value in resolved_values(ops)) + "\n]\n"

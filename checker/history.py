@@ -27,11 +27,24 @@ begin (`{"index":`) was not written by us. So a file of one garbage line is an e
 an empty history.
 
 ## Compact reads
-A read of a growing set (broadcast, g-set) may be recorded as integer ranges, marked by the
-op's `"value_encoding": "int-ranges"` (`checker.intset`): such a run's history grows linearly
-instead of quadratically. The loader turns the value into an `IntRanges`, a `Sequence[int]`;
-`Op.to_json` and `encoded` write it back the same way. A history without the field is plain
-Jepsen JSON.
+A read of a growing set (broadcast, g-set) may be recorded compactly (`checker.intset`), marked
+by the op's `value_encoding`: `"int-ranges"`, the set as integer ranges (an `IntRanges`, a
+`Sequence[int]`), or `"int-ranges-delta"`, the change since the same node's previous read (an
+`IntRangesDelta`: `{"base": I, "add": [[lo, hi], ...], "remove": [...], "count": N}`). A
+history without the field is plain Jepsen JSON.
+
+A delta's base I is the `index` of the previous `ok` operation of the same `f` from the same
+`node` whose value was ranges or a delta (`chain_key`); a node's first such read, and one after
+a read that could not be encoded, is written whole. `ValueEncoder` writes them so (a recorder
+calls it for every line, in the order it assigns indexes), and `Op.to_json` and `encoded` write
+a loaded value back as it was read. The loader checks what is cheap: each value on its own
+(sorted, disjoint ranges; a delta only on an `ok` operation), that a delta's base is that
+previous read, and that its count is the base's count plus what it adds less what it removes.
+Whether it really applies (adds only elements the base lacks, removes only ones it holds) needs
+the base's set: `resolved_values` replays the deltas per node in history order, one running set
+each, for a consumer that needs every value whole, and raises `HistoryError` naming the
+operation where one does not apply; `checker.setfull` replays them itself, without resolving
+every read.
 
 ## Memory
 Checking a history should take a small multiple of its size (issue 7), and a broadcast history
@@ -44,19 +57,21 @@ written in about 5 bytes), and an 80 MB broadcast history loads in about twice i
 lines are decoded as they are: their numbers are mostly their own index and time, which no
 other line repeats, and looking them up would only cost time. What is remembered is bounded
 (`SHARED_VALUES_MAX`, then it starts afresh). Lists are never shared (an `Op`'s value is its
-own), nor are strings inside values.
+own), nor are strings inside values. A line with a `value_encoding` is decoded as it is: its
+numbers are range bounds, which no other line repeats, and the shared decoder's Python hook per
+number would make it several times slower.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from checker.intset import ENCODING, IntRanges
+from checker.intset import DELTA_ENCODING, ENCODING, IntRanges, IntRangesDelta
 
 TYPES = ("invoke", "ok", "fail", "info")
 
@@ -78,17 +93,16 @@ class Op:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        value, how = encoded(self.value)
         d: dict[str, Any] = {
             "index": self.index,
             "time": self.time,
             "type": self.type,
             "process": self.process,
             "f": self.f,
-            "value": self.value,
+            "value": value,
+            **how,
         }
-        if isinstance(self.value, IntRanges):
-            d["value"] = self.value.to_json()
-            d["value_encoding"] = ENCODING
         if self.error is not None:
             d["error"] = self.error
         if self.node is not None:
@@ -102,10 +116,121 @@ _KNOWN = {"index", "time", "type", "process", "f", "value", "error", "node", "va
 
 def encoded(value: Any) -> tuple[Any, dict[str, Any]]:
     """A value as a history line holds it, and the fields that say how (`value_encoding`):
-    what a recorder writing its own dicts needs to write an `IntRanges` as `Op.to_json` does."""
+    what a recorder writing its own dicts needs to write an `IntRanges` or an `IntRangesDelta`
+    as `Op.to_json` does."""
     if isinstance(value, IntRanges):
         return value.to_json(), {"value_encoding": ENCODING}
+    if isinstance(value, IntRangesDelta):
+        return value.to_json(), {"value_encoding": DELTA_ENCODING}
     return value, {}
+
+
+def chain_key(node: Any, f: str) -> tuple[Hashable, str]:
+    """Whose reads a delta is against: the same `node` (any JSON value) and the same `f`."""
+    return (json.dumps(node, sort_keys=True) if isinstance(node, list | dict) else node), f
+
+
+class ValueEncoder:
+    """Writes each `ok` read held as ranges as a delta against the same node's previous one.
+
+    A recorder calls `encode` for every line it writes, in the order it assigns their
+    `index`es, instead of `encoded`. It keeps, per `(node, f)`, the index and the `IntRanges`
+    of the latest `ok` completion whose value was an `IntRanges` (a reference: the value is
+    immutable), and writes the next one as `IntRangesDelta.between` them, which costs the
+    ranges after the ones the two share at their start, not their elements. A node's first
+    such read, and one after an `ok` completion whose value is not an `IntRanges` (a read that
+    could not be encoded), is written whole; anything else passes through `encoded`.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[Hashable, str], tuple[int, IntRanges]] = {}
+
+    def encode(
+        self, *, type: str, f: str, node: Any, index: int, value: Any
+    ) -> tuple[Any, dict[str, Any]]:
+        """The value as the line at `index` holds it, and the fields that say how."""
+        if type == "ok":
+            key = chain_key(node, f)
+            latest = self._latest.pop(key, None)
+            if isinstance(value, IntRanges):
+                self._latest[key] = (index, value)
+                if latest is not None:
+                    base, held = latest
+                    return encoded(IntRangesDelta.between(base, held, value))
+        return encoded(value)
+
+
+def is_chained(op: Op) -> bool:
+    """Whether `op` is a read a later delta may be against, or is itself a delta: an `ok`
+    completion whose value is an `IntRanges` or an `IntRangesDelta`."""
+    return op.type == "ok" and isinstance(op.value, IntRanges | IntRangesDelta)
+
+
+def base_problem(op: Op, delta: IntRangesDelta, latest: int | None) -> str | None:
+    """What is wrong with `delta`'s base, the value of `op`, when `latest` is the index of the
+    node's previous read held as ranges (None: there was none); None when it is that read."""
+    if latest is None:
+        return (f"its {DELTA_ENCODING} is against operation {delta.base}, but node "
+                f"{op.node!r} has no earlier ok {op.f} held as ranges; a node's first one must "
+                f"be written whole ({ENCODING})")
+    if delta.base != latest:
+        return (f"its {DELTA_ENCODING} is against operation {delta.base}, but the previous "
+                f"ok {op.f} of node {op.node!r} held as ranges is operation {latest}: a delta "
+                "is against that one")
+    return None
+
+
+class _Bases:
+    """The loader's check of deltas against their bases (module docstring, "Compact reads"):
+    per `(node, f)`, the index and size of the latest read held as ranges."""
+
+    def __init__(self) -> None:
+        self._latest: dict[tuple[Hashable, str], tuple[int, int]] = {}
+
+    def check(self, op: Op) -> str | None:
+        """What is wrong with `op`'s delta, or None (and `op` becomes its node's latest)."""
+        if not is_chained(op):
+            return None
+        key = chain_key(op.node, op.f)
+        value = op.value
+        if isinstance(value, IntRanges):
+            size = len(value)
+        else:
+            index, base_size = self._latest.get(key, (None, 0))
+            problem = base_problem(op, value, index)
+            if problem is not None:
+                return problem
+            size = base_size + len(value.add) - len(value.remove)
+            if size != value.count:
+                return (f"its {DELTA_ENCODING} says count {value.count}, but its base "
+                        f"(operation {value.base}) held {base_size}, and {base_size} + "
+                        f"{len(value.add)} added - {len(value.remove)} removed is {size}")
+        self._latest[key] = (op.index, size)
+        return None
+
+
+def resolved_values(ops: Iterable[Op]) -> Iterator[tuple[Op, Any]]:
+    """Every operation with its value whole: a delta's as the `IntRanges` it makes of its
+    base's, replayed per `(node, f)` in history order (one running set each, costing the
+    ranges a delta touches); any other value as it is. Raises `HistoryError` naming the
+    operation whose delta is not against its node's previous read, or does not apply."""
+    latest: dict[tuple[Hashable, str], tuple[int, IntRanges]] = {}
+    for op in ops:
+        value = op.value
+        if is_chained(op):
+            key = chain_key(op.node, op.f)
+            if isinstance(value, IntRangesDelta):
+                index, held = latest.get(key, (None, None))
+                problem = base_problem(op, value, index)
+                if problem is not None:
+                    raise HistoryError(f"operation {op.index}: {problem}")
+                assert held is not None
+                try:
+                    value = value.apply(held)
+                except ValueError as e:
+                    raise HistoryError(f"operation {op.index}: {e}") from None
+            latest[key] = (op.index, value)
+        yield op, value
 
 
 def op_from_json(d: Any, *, where: str = "history") -> Op:
@@ -125,13 +250,7 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
     value = d.get("value")
     encoding = d.get("value_encoding")
     if encoding is not None:
-        if encoding != ENCODING:
-            raise HistoryError(f"{where}: value_encoding {encoding!r} is not known; the only "
-                               f"one is {ENCODING!r} (checker/intset.py)")
-        try:
-            value = IntRanges.from_json(value)
-        except ValueError as e:
-            raise HistoryError(f"{where}: {e}") from None
+        value = _decoded(d, encoding, where)
     return Op(
         type=d["type"],
         process=d["process"],
@@ -143,6 +262,27 @@ def op_from_json(d: Any, *, where: str = "history") -> Op:
         node=d.get("node"),
         extra=extra,
     )
+
+
+def _decoded(d: dict[str, Any], encoding: Any, where: str) -> IntRanges | IntRangesDelta:
+    """The value of a record with a `value_encoding` (module docstring, "Compact reads")."""
+    if encoding not in (ENCODING, DELTA_ENCODING):
+        raise HistoryError(f"{where}: value_encoding {encoding!r} is not known; the known ones "
+                           f"are {ENCODING!r} and {DELTA_ENCODING!r} (checker/intset.py)")
+    if encoding == DELTA_ENCODING and d["type"] != "ok":
+        raise HistoryError(f"{where}: an {DELTA_ENCODING} value on an {d['type']} operation: "
+                           "only an ok read is written as a delta")
+    try:
+        if encoding == ENCODING:
+            return IntRanges.from_json(d.get("value"))
+        delta = IntRangesDelta.from_json(d.get("value"))
+    except ValueError as e:
+        raise HistoryError(f"{where}: {e}") from None
+    index = d.get("index")
+    if type(index) is int and delta.base >= index:
+        raise HistoryError(f"{where}: its {DELTA_ENCODING} is against operation {delta.base}, "
+                           f"which is not before it (its index is {index})")
+    return delta
 
 
 RECORD_START = '{"index":'  # how every line our recorder (and `dump_jsonl`) writes begins
@@ -185,7 +325,8 @@ class Sharing:
     def loads(self, text: str) -> Any:
         """`json.loads(text)`, with the numbers of a long line shared."""
         # json.loads, unlike JSONDecoder.decode, refuses a byte-order mark: leave that line to it.
-        if len(text) <= SHARED_LINE_CHARS or text.startswith("\ufeff"):
+        if (len(text) <= SHARED_LINE_CHARS or text.startswith("\ufeff")
+                or '"value_encoding"' in text):  # its numbers are its own (module docstring)
             return json.loads(text)
         return self._decoder.decode(text)
 
@@ -232,10 +373,12 @@ def parse_jsonl_lines(
 
     A torn last line (module docstring) is skipped and a line saying so is appended to
     `warnings`: everything before it is still a history. An operation without an `index` gets
-    its position.
+    its position. A delta is checked against its base as far as that is cheap (module
+    docstring, "Compact reads").
     """
     ops: list[Op] = []
     sharing = Sharing()
+    bases = _Bases()
     for lineno, line in enumerate(lines, 1):
         if not line or line.isspace():
             continue
@@ -261,6 +404,9 @@ def parse_jsonl_lines(
         sharing.share(op)
         if op.index < 0:
             op.index = len(ops)
+        problem = bases.check(op)
+        if problem is not None:
+            raise HistoryError(f"{where}:{lineno}: {problem}")
         ops.append(op)
     return ops
 

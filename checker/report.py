@@ -43,7 +43,7 @@ from typing import Any
 
 from checker.fault_kinds import breaks, heals
 from checker.history import HistoryError, Op, op_from_json
-from checker.intset import IntRanges
+from checker.intset import IntRanges, IntRangesDelta
 from checker.result import brief
 
 COLOURS = {"ok": "#3a9d5d", "fail": "#d9534f", "info": "#f0ad4e", None: "#999999"}
@@ -82,8 +82,13 @@ def quantiles(
 def brief_value(value: Any) -> str:
     """A value as JSON for a tooltip: at most `TITLE_ELEMENTS` elements of a list, its first
     and its last (the newest, in a broadcast read), with how many more there were between; and
-    at most `TITLE_CHARS` characters."""
-    if isinstance(value, IntRanges):  # a read held as ranges: the ranges say it shortest
+    at most `TITLE_CHARS` characters. A read held as a delta (`checker.intset`) says its size
+    and what changed since its base, the node's previous read: resolving it would take the
+    history before it, which the report streams past."""
+    if isinstance(value, IntRangesDelta):
+        text = (f"{value.count} elements (+{len(value.add)}, -{len(value.remove)} since "
+                f"#{value.base})")
+    elif isinstance(value, IntRanges):  # a read held as ranges: the ranges say it shortest
         shown = [f"{lo}..{hi}" if hi > lo else str(lo) for lo, hi in value.ranges()]
         if len(shown) > TITLE_ELEMENTS:
             shown[TITLE_ELEMENTS // 2: -TITLE_ELEMENTS // 2] = [

@@ -157,3 +157,19 @@ def test_lines_of_splits_as_split_does_keeping_newlines(text: str) -> None:
         expected.pop()  # the empty rest after a last newline: no line
     assert [line.removesuffix("\n") for line in got] == expected
     assert all(line.endswith("\n") for line in got[:-1])
+
+
+def test_a_line_with_a_value_encoding_is_decoded_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its numbers are range bounds, its own: the shared decoder's hook would only be slow."""
+    def refuse(self: object, digits: str) -> int:
+        raise AssertionError(f"the shared decoder parsed {digits}")
+
+    monkeypatch.setattr(history._SharedInts, "__missing__", refuse)
+    ranges = [[i, i] for i in range(0, 600, 2)]
+    text = json.dumps({"index": 0, "type": "ok", "process": 0, "f": "read", "value": ranges,
+                       "value_encoding": "int-ranges"})
+    assert len(text) > SHARED_LINE_CHARS
+    (op,) = parse_jsonl(text, where="h")
+    assert op.value.to_json() == ranges
+    with pytest.raises(AssertionError, match="the shared decoder parsed"):
+        parse_jsonl(record(0, list(range(300))), where="h")  # a plain long line shares

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.history import Op, dump_jsonl
-from checker.intset import IntRanges
+from checker.intset import IntRanges, IntRangesDelta
 from checker.report import (
     COLOURS,
     MAX_BANDS,
@@ -256,3 +256,8 @@ def test_the_report_streams_the_history_and_skips_what_it_cannot_read(tmp_path: 
     note = "<p>3 line(s) of history.jsonl could not be read and are left out.</p>"
     assert note in text
     assert text.replace(note, "") == page()
+
+
+def test_a_tooltip_shows_a_read_held_as_a_delta_by_its_size_and_change() -> None:
+    change = IntRangesDelta(17, IntRanges([(5, 7)]), IntRanges([(1, 1)]), 120)
+    assert brief_value(change) == "120 elements (+3, -1 since #17)"

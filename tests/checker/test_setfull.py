@@ -7,14 +7,16 @@ Histories are written as literal rows `(type, process, f, value)` (time = 1 ms p
 from __future__ import annotations
 
 import dataclasses
+import json
+import random
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checker.history import Op, client_ops, pair
-from checker.intset import IntRanges
+from checker.history import HistoryError, Op, ValueEncoder, client_ops, pair, parse_jsonl
+from checker.intset import EMPTY, IntRanges, IntRangesDelta
 from checker.result import brief
 from checker.setfull import _key, _listed, _ms, quantiles, set_full
 
@@ -382,3 +384,135 @@ def test_reads_held_as_ranges_are_judged_as_the_lists_they_encode(
     res = set_full(encoded, linearizable=linearizable)
     expected = plain_set_full(ops, linearizable=linearizable)
     assert {k: res[k] for k in expected} == expected
+
+
+# -- reads held as deltas (checker.intset.IntRangesDelta) -----------------------------------------
+
+NODES = ("n1", "n2")
+
+
+@st.composite
+def histories_on_nodes(draw: st.DrawFn) -> list[Op]:
+    """`concurrent_histories` with every client operation served by one of two nodes (so two
+    reads of one node may overlap), and most reads' values made distinct integers, which the
+    recorder writes as ranges or deltas; the rest stay lists that cannot be encoded."""
+    ops = draw(concurrent_histories())
+    node_of: dict[Any, str] = {}
+    for op_ in ops:
+        if op_.process == "nemesis":
+            continue
+        if op_.type == "invoke":
+            op_.node = node_of[op_.process] = draw(st.sampled_from(NODES))
+            continue
+        op_.node = node_of.pop(op_.process)
+        if op_.f == "read" and isinstance(op_.value, list) and draw(st.integers(0, 3)):
+            op_.value = sorted({v for v in op_.value if type(v) is int})
+    return ops
+
+
+def recorded(ops: list[Op]) -> list[Op]:
+    """`ops` as the recorder writes them (every read of distinct integers as ranges, through a
+    `ValueEncoder`: deltas against the node's previous read) and the loader reads them back."""
+    encoder = ValueEncoder()
+    lines = []
+    for op_ in ops:
+        value = op_.value
+        if op_.type == "ok" and op_.f == "read" and isinstance(value, list):
+            ranges = IntRanges.encode(value)
+            value = value if ranges is None else ranges
+        d = dataclasses.replace(op_, value=None).to_json()
+        d["value"], how = encoder.encode(type=op_.type, f=op_.f, node=op_.node,
+                                         index=op_.index, value=value)
+        lines.append(json.dumps({**d, **how}))
+    return parse_jsonl("".join(line + "\n" for line in lines), where="h")
+
+
+@settings(max_examples=500, deadline=None)
+@given(histories_on_nodes(), st.booleans())
+def test_reads_held_as_deltas_are_judged_as_the_lists_they_encode(
+    ops: list[Op], linearizable: bool
+) -> None:
+    """Reads written as deltas against their node's previous read (sets that grow and shrink,
+    overlapping reads of one node, final reads, elements never added), mixed with lists: the
+    verdict and every figure are those of the plain definition."""
+    res = set_full(recorded(ops), linearizable=linearizable)
+    expected = plain_set_full(ops, linearizable=linearizable)
+    assert {k: res[k] for k in expected} == expected
+
+
+def random_node_history(rng: random.Random, *, operations: int) -> list[Op]:
+    """A longer history than Hypothesis draws: three nodes, each holding a set of integers that
+    mostly grows with the adds and sometimes loses or gains elements at random (elements never
+    added among them), read by five clients at once, the last reads final."""
+    held: dict[str, set[int]] = {n: set() for n in ("n1", "n2", "n3")}
+    ops: list[Op] = []
+    open_: dict[int, Op] = {}
+    next_element = 0
+
+    def emit(op_: Op) -> None:
+        op_.index = len(ops)
+        op_.time = len(ops) * MS
+        ops.append(op_)
+
+    for i in range(operations):
+        p = rng.randrange(5)
+        final = i >= operations - 10
+        if p in open_:
+            inv = open_.pop(p)
+            node = inv.node
+            assert node is not None
+            if inv.f == "add":
+                outcome = rng.choice(["ok", "ok", "ok", "info", "fail"])
+                if outcome != "fail":
+                    for n in held:
+                        if rng.random() < 0.6:
+                            held[n].add(inv.value)
+                emit(Op(outcome, p, "add", inv.value, node=node))
+            else:
+                if rng.random() < 0.05 and held[node]:  # a node forgets some
+                    held[node] -= set(rng.sample(sorted(held[node]), 2 if len(held[node]) > 1
+                                                 else 1))
+                if rng.random() < 0.05:
+                    held[node].add(1000 + rng.randrange(5))  # an element never added
+                for n in held:  # catching up
+                    if rng.random() < 0.3:
+                        held[n] |= set(range(next_element))
+                emit(Op("ok", p, "read", sorted(held[node]), node=node,
+                        extra={"final": True} if inv.extra else {}))
+        else:
+            node = rng.choice(list(held))
+            if rng.random() < 0.4 and not final:
+                inv = Op("invoke", p, "add", next_element, node=node)
+                next_element += 1
+            else:
+                inv = Op("invoke", p, "read", None, node=node,
+                         extra={"final": True} if final else {})
+            open_[p] = inv
+            emit(inv)
+    return ops
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_long_histories_of_deltas_are_judged_by_the_plain_definition(seed: int) -> None:
+    ops = random_node_history(random.Random(seed), operations=600)
+    loaded = recorded(ops)
+    assert sum(isinstance(op_.value, IntRangesDelta) for op_ in loaded) > 50
+    expected = plain_set_full(ops)
+    res = set_full(loaded)
+    assert {k: res[k] for k in expected} == expected
+
+
+def test_a_delta_that_does_not_apply_is_an_error_naming_the_operation() -> None:
+    ops = [
+        Op("invoke", 0, "read", None, index=0, node="n1"),
+        Op("ok", 0, "read", IntRanges.encode([1, 2]), index=1, node="n1"),
+        Op("invoke", 0, "read", None, index=2, node="n1"),
+        Op("ok", 0, "read", IntRangesDelta(1, EMPTY, IntRanges.encode([5]), 1), index=3,
+           node="n1"),
+    ]
+    with pytest.raises(HistoryError, match="operation 3: its delta removes 5, which its base "
+                                           r"\(operation 1\) does not hold"):
+        set_full(ops)
+    ops[3].node = "n2"
+    with pytest.raises(HistoryError, match=r"operation 3: .* node 'n2' has no earlier ok read"):
+        set_full(ops)
