@@ -6,8 +6,8 @@ It reads the nemesis operations of a history and answers unknown, with a `reason
 to change, when a fault could not be applied (`info`: it may have half happened), when every
 attempt at a kind of fault failed (`fail`: nothing was done, e.g. a leader kill that found no
 leader, each time), or when a fault that should cost messages cost none. One failed attempt
-among several that worked is not vacuous: the others tested it. Otherwise it is valid. It never says invalid: the system under test did nothing wrong;
-the run was vacuous.
+among several that worked is not vacuous: the others tested it. Otherwise it is valid. It
+never says invalid: the system under test did nothing wrong; the run was vacuous.
 
 Each fault window is judged on its own. The nemesis records, in the completion of the operation
 that ends a network fault (the heal, the fault replacing it, or the final heal), the window's
