@@ -83,7 +83,18 @@ deliveries: every message in a run crosses this loop, and in trio each message w
 memory channel hop, a checkpoint, and the reader task's wake-ups on top of the zmq calls; a
 batch drain through one poller costs one system call per batch. The proxy has no concurrency to
 structure (one loop, two sockets, one timer heap), so trio would buy nothing here.
-bench/proxy.py measures the result against a bare ROUTER forwarding loop.
+Only the data socket is polled as a zmq socket. The control socket, the ZAP handler and the
+two monitors, quiet nearly always, are polled by their file descriptors: zmq checks every zmq
+socket it polls before and after it sleeps (a system call each), which made five sockets cost
+five times one on every wake-up. Such an FD signals a new command, not a pending message, so
+each of their drains reads until `zmq.Again` (which processes every command, so the FD
+signals the next one), and one that `BATCH_MAX` stopped runs again without waiting for it.
+Frames are read and written by hand with int flags: `Frame.more` rather than asking the
+socket for RCVMORE after each frame, an `EVENTS` check after each message rather than the
+`zmq.Again` exception that would end a batch, and three `send` calls rather than
+`send_multipart`, whose enum flags cost more than the send. A ROUTER refuses a message on its
+first frame (unroutable, full) before anything is queued, so a message still goes whole or
+not at all. bench/proxy.py measures the result against a bare ROUTER forwarding loop.
 
 ## Lifetime
 Exits 0 on SIGTERM, SIGINT or `shutdown` (flushing the log first). It asks Linux for SIGHUP
@@ -97,7 +108,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import functools
 import heapq
 import hmac
 import json
@@ -108,7 +118,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -149,6 +159,12 @@ HANDSHAKE_FAILED = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
+
+# pyzmq's constants are enums, whose `|` and `&` cost a Python call; the hot path uses ints.
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"\\\x00-\x1f]{1,100})"')
 _MSG_ID = re.compile(rb'"msg_id"\s*:\s*(\d{1,19})\b')
@@ -295,12 +311,24 @@ class Proxy:
         self._stop = True
 
     def run(self) -> None:
+        # Only `data` is polled as a zmq socket; the quiet ones by their FDs (module docstring).
         poller = zmq.Poller()
         poller.register(self.data, zmq.POLLIN)
-        poller.register(self.control, zmq.POLLIN)
-        poller.register(self.zap, zmq.POLLIN)
-        poller.register(self.data_monitor, zmq.POLLIN)
-        poller.register(self.control_monitor, zmq.POLLIN)
+        first: list[tuple[int, Callable[[], bool]]] = [  # before the data, as they come
+            (self._fd(self.zap), self._drain_zap),
+            (self._fd(self.data_monitor), lambda: self._drain_monitor(self.data_monitor, "data")),
+            (
+                self._fd(self.control_monitor),
+                lambda: self._drain_monitor(self.control_monitor, "control"),
+            ),
+        ]
+        control_fd = self._fd(self.control)  # after the data: a `stats` sees this batch
+        for fd, _ in first:
+            poller.register(fd, zmq.POLLIN)
+        poller.register(control_fd, zmq.POLLIN)
+        # fd -> whether its drain stopped at BATCH_MAX (or has not run yet): drain it again
+        # without waiting for its FD, which signals only what comes after a drain.
+        more = {fd: True for fd, _ in first} | {control_fd: True}
         next_flush_ns = time.monotonic_ns() + FLUSH_INTERVAL_NS
         next_parent_check_ns = 0
         while not self._stop:
@@ -317,46 +345,55 @@ class Proxy:
             if self._pending:
                 wake_ns = min(wake_ns, self._pending[0][0])
             timeout_ms = min(max(0, -(-(wake_ns - now) // 1_000_000)), POLL_TIMEOUT_MS_MAX)
+            if True in more.values():
+                timeout_ms = 0
             try:
                 ready = dict(poller.poll(timeout_ms))
             except zmq.ZMQError as e:  # pragma: no cover - EINTR is retried by pyzmq
                 _log(f"poll failed: {e}")
                 continue
-            if self.zap in ready:
-                self._drain_zap()
-            if self.data_monitor in ready:
-                self._drain_monitor(self.data_monitor, "data")
-            if self.control_monitor in ready:
-                self._drain_monitor(self.control_monitor, "control")
+            for fd, drain in first:
+                if more[fd] or fd in ready:
+                    more[fd] = drain()
             if self.data in ready:
                 self._drain_data()
             if self._pending:
                 self._deliver_due(time.monotonic_ns())
-            if self.control in ready:
-                self._drain_control()
+            if more[control_fd] or control_fd in ready:
+                more[control_fd] = self._drain_control()
         self.log.flush()
 
+    @staticmethod
+    def _fd(sock: zmq.Socket[Any]) -> int:
+        return int(sock.getsockopt(zmq.FD))
+
     def _drain_data(self) -> None:
-        # recv_multipart by hand: a connection's first message is read with its metadata.
+        # recv by hand: a connection's first message is read with its metadata, `Frame.more`
+        # costs less than asking the socket for RCVMORE, and `EVENTS` after each message less
+        # than the `zmq.Again` that would end the batch.
         sock = self.data
         recv = sock.recv
-        more = functools.partial(sock.getsockopt, zmq.RCVMORE)  # not `rcvmore`: a slow lookup
+        getsockopt = sock.getsockopt
         peers = self._peers
         for _ in range(BATCH_MAX):
             try:
-                routing_id = recv(zmq.NOBLOCK)
+                head = recv(_NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            frames = [routing_id]
+            routing_id = head.bytes
+            first = recv(_NOBLOCK, copy=False)  # a ROUTER message has at least two frames
+            frames = [routing_id, first.bytes]
+            frame = first
+            while frame.more:
+                frame = recv(_NOBLOCK, copy=False)
+                frames.append(frame.bytes)
             peer = peers.get(routing_id)
             if peer is None:  # a new connection: who did it authenticate as?
-                first = recv(copy=False)  # a ROUTER message has at least two frames
-                frames.append(first.bytes)
                 peer = self._authenticated(routing_id, first)
-            while more():
-                frames.append(recv())
             if peer is not None:
                 self._on_message(peer, frames)
+            if not int(getsockopt(_EVENTS)) & _POLLIN:
+                return
 
     def _authenticated(self, routing_id: bytes, frame: zmq.Frame) -> tuple[bytes, str, str] | None:
         """Name a new connection by the user name ZAP approved for it (its `User-Id`)."""
@@ -505,8 +542,13 @@ class Proxy:
         if routing_id is None:  # never joined
             self._lose("unroutable", src, dst, head, received_ns, now, extra)
             return
+        send = self.data.send
         try:
-            self.data.send_multipart([routing_id, sender, body], zmq.NOBLOCK)
+            # By hand, with int flags (see _drain_data). A refusal (a full queue, a peer gone)
+            # comes on the first frame, before anything is queued: the message is atomic.
+            send(routing_id, _MORE_NOBLOCK)
+            send(sender, _MORE_NOBLOCK)
+            send(body, _NOBLOCK)
         except zmq.Again:
             self._lose("overflow", src, dst, head, received_ns, now, extra)
             return
@@ -559,12 +601,13 @@ class Proxy:
     # ----------------------------------------------------------------------------------------
     # who may join: ZAP and the handshake monitors
 
-    def _drain_zap(self) -> None:
+    def _drain_zap(self) -> bool:
+        """Answer pending ZAP requests; True when `BATCH_MAX` stopped it."""
         for _ in range(BATCH_MAX):
             try:
                 frames = self.zap.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             try:
                 split = frames.index(b"") + 1
             except ValueError:
@@ -578,6 +621,7 @@ class Proxy:
                 self.zap.send_multipart(reply, zmq.NOBLOCK)
             except zmq.ZMQError as e:
                 _log(f"ZAP reply lost: {e}")
+        return True
 
     def _zap_decide(self, request: list[bytes]) -> tuple[bytes, str, bytes]:
         """(status code, status text, user id) for one ZAP request (RFC 27)."""
@@ -600,12 +644,13 @@ class Proxy:
             return b"400", "not a node of this run nor a client id", b""
         return b"200", "OK", username
 
-    def _drain_monitor(self, monitor: zmq.Socket[Any], which: str) -> None:
+    def _drain_monitor(self, monitor: zmq.Socket[Any], which: str) -> bool:
+        """Count failed handshakes; True when `BATCH_MAX` stopped it."""
         for _ in range(BATCH_MAX):
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             if event["event"] & HANDSHAKE_FAILED:
                 self._counts["refused"] += 1
                 if event["event"] != zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # ZAP logged those
@@ -615,6 +660,7 @@ class Proxy:
                         else f"{zmq.Event(event['event']).name}, {int(event['value']):#x}"
                     )
                     self._log_refusal(f"a peer on the {which} socket failed the handshake: {why}")
+        return True
 
     def _log_refusal(self, what: str) -> None:
         self._refusals_logged += 1
@@ -625,12 +671,13 @@ class Proxy:
     # ----------------------------------------------------------------------------------------
     # control
 
-    def _drain_control(self) -> None:
+    def _drain_control(self) -> bool:
+        """Answer pending control requests; True when `BATCH_MAX` stopped it."""
         for _ in range(BATCH_MAX):
             try:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             if len(frames) < 2:
                 self._counts["control_errors"] += 1
                 continue
@@ -642,7 +689,8 @@ class Proxy:
             except zmq.ZMQError as e:
                 _log(f"control reply lost: {e}")
             if self._stop:
-                return
+                return False
+        return True
 
     def _command(self, raw: bytes) -> dict[str, Any]:
         request_id: Any = None

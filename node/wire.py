@@ -38,14 +38,30 @@ pyzmq has no trio support. `Socket` owns one reader task that waits on `zmq.FD` 
 `trio.lowlevel.wait_readable` and drains while `zmq.EVENTS & POLLIN` into a bounded channel.
 The FD is edge-triggered and only signals that *something* changed: a `send` (or reading
 `EVENTS`) can process the pending incoming edge itself, after which the FD never becomes
-readable again although a message is waiting. So after every send we re-check `EVENTS`, and if
-input is pending we cancel the reader's wait so that it drains. Without this, a node that sends
-while a reply arrives can sleep forever; `tests/test_wire.py` reproduces that wake-up.
+readable again although a message is waiting. So after every send, while the reader waits, we
+re-check `EVENTS` and drain pending input into the channel ourselves (waking the reader only
+when the channel is full, so that it takes over). Without this, a node that sends while a reply
+arrives can sleep forever; `tests/test_wire.py` reproduces that wake-up. The reader drains
+everything that is pending in one step, with `send_nowait` into the channel, and yields after
+`DRAIN_MAX` messages, so a busy socket neither costs a task switch per message nor starves
+other tasks.
 
 Sends that hit the high-water mark wait for the reader to see `POLLOUT` (one task may wait on an
-FD at a time, so senders wait on an event the reader sets). `send_nowait` never waits: it raises
+FD at a time, so senders wait on an event the reader sets). A `send` that zmq takes at once is a
+cancel point but not a schedule point (no task switch), as `trio.MemorySendChannel.send_nowait`
+after a cancellation check: a node sends all the messages of a step in a row, and a switch
+after each cost more than the send (bench/README.md, "Client throughput"); every caller waits
+for something right after (a receive, the next event). `send_nowait` never waits: it raises
 `zmq.Again` when the queue is full and, on a ROUTER with `ROUTER_MANDATORY`, `zmq.ZMQError` with
 `EHOSTUNREACH` when the peer is not connected; the proxy counts both as losses.
+
+`SerialSocket` is the adapter without a reader task (a deviation from DESIGN.md's one reader
+task per socket, for this one use), for a socket that one task at a time both sends on and
+reads (an orchestrator client: one request, then its reply). That task reads the socket itself
+and waits on the FD only after `EVENTS` (or a `recv` that found nothing) has processed every
+pending command, so the next one signals the FD and no send can swallow its wake-up; a reply
+costs one task switch instead of two (reader, then caller). The orchestrator's clients run
+thousands of operations a second (bench/README.md, "Client throughput").
 
 ## A native node's transport
 `ZmqTransport` is what the node driver (`node.driver`) speaks to: `send(dest, bytes)` and
@@ -61,6 +77,7 @@ never touches zmq:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -75,6 +92,7 @@ import zmq
 LINGER_MS = 0  # a closing socket never blocks process exit on unsent messages
 HWM_DEFAULT = 100_000
 RECEIVE_QUEUE_MAX = 1024  # frames buffered between the reader task and the consumer
+DRAIN_MAX = 256  # messages the reader takes in one step before it lets other tasks run
 SECRET_ENV = "CHAOS_RUN_SECRET"  # the run's secret, from the orchestrator to its children
 JOIN_FRAME = b""  # a node's first message: "I am connected", never forwarded by the proxy
 
@@ -89,15 +107,31 @@ class SendError(RuntimeError):
 
 Message = dict[str, Any]
 
+# One encoder and decoder for every message: `json.dumps` with arguments builds a new encoder
+# per call, and `json.loads` sniffs the encoding of bytes, which costs as much as a small body.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_DECODER = json.JSONDecoder()
+
+# pyzmq's constants are enums, whose `&` costs a Python call; the hot paths use plain ints.
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+
 
 def encode(msg: Message) -> bytes:
-    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(msg).encode()
 
 
 def decode(data: bytes | str) -> Message:
     """Parse and check one envelope. Raises `WireError` with the reason."""
     try:
-        msg = json.loads(data)
+        if isinstance(data, bytes) and data[:1] == b"{" and data[1:2] != b"\0":
+            # UTF-8 for sure (what `json.loads` would detect): skip its sniffing.
+            msg = _DECODER.decode(data.decode("utf-8", "surrogatepass"))
+        else:
+            msg = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WireError(f"not JSON: {e}") from None
     check_envelope(msg)
@@ -185,6 +219,27 @@ def make_socket(
     return sock
 
 
+def send_frames(sock: zmq.Socket[Any], frames: Sequence[bytes]) -> None:
+    """`sock.send_multipart(frames, NOBLOCK)` at a third of the cost (int flags). zmq refuses
+    a message (`zmq.Again`, `EHOSTUNREACH`) on its first frame, before anything is queued."""
+    send = sock.send
+    for frame in frames[:-1]:
+        send(frame, _MORE_NOBLOCK)
+    send(frames[-1], _NOBLOCK)
+
+
+def receive_frames(sock: zmq.Socket[Any]) -> list[bytes]:
+    """`sock.recv_multipart(NOBLOCK)`, reading `Frame.more` instead of asking the socket for
+    RCVMORE after each frame (a slow `getsockopt`). Raises `zmq.Again` when nothing waits."""
+    recv = sock.recv
+    frame = recv(_NOBLOCK, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+    return frames
+
+
 @dataclass(frozen=True)
 class SocketStatistics:
     queued: int  # received messages waiting for `receive`
@@ -208,6 +263,7 @@ class Socket:
         self._wait_scope: trio.CancelScope | None = None
         self._queue_scope: trio.CancelScope | None = None
         self._writable: trio.Event | None = None
+        self._held: list[bytes] | None = None  # received, but the queue was full
         self._closed = False
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -215,18 +271,14 @@ class Socket:
         task_status.started()
         try:
             while not self._closed:
-                events = self._events()
-                if events & zmq.POLLOUT and self._writable is not None:
-                    self._writable.set()
-                    self._writable = None
-                if events & zmq.POLLIN:
-                    try:
-                        frames = self.raw.recv_multipart(flags=zmq.NOBLOCK)
-                    except zmq.Again:
-                        continue
+                if self._drain():
+                    await trio.lowlevel.checkpoint()  # more may be pending: let others run
+                    continue
+                if self._held is not None:
                     # A full queue blocks here; `close` cancels this scope so it cannot hang.
                     with trio.CancelScope() as self._queue_scope:
-                        await self._in_send.send(frames)
+                        await self._in_send.send(self._held)
+                        self._held = None
                     self._queue_scope = None
                     continue
                 with trio.CancelScope() as scope:
@@ -240,38 +292,68 @@ class Socket:
         finally:
             self._in_send.close()
 
+    def _drain(self) -> bool:
+        """Move pending input into the queue without waiting; wake a sender waiting for room.
+        True when `DRAIN_MAX` messages were taken and more may be pending."""
+        if self._held is not None or self._closed:
+            return False
+        raw = self.raw
+        for _ in range(DRAIN_MAX):
+            events = int(raw.getsockopt(_EVENTS))
+            if events & _POLLOUT and self._writable is not None:
+                self._writable.set()
+                self._writable = None
+            if not events & _POLLIN:
+                return False
+            try:
+                frames = receive_frames(raw)
+            except zmq.Again:
+                return False
+            try:
+                self._in_send.send_nowait(frames)
+            except trio.WouldBlock:
+                self._held = frames  # the reader waits for room for it
+                return False
+        return True
+
     def _events(self) -> int:
-        return int(self.raw.getsockopt(zmq.EVENTS))
+        return int(self.raw.getsockopt(_EVENTS))
 
     def _kick_reader(self) -> None:
-        # A send may have consumed the FD's edge: if input is waiting, wake the reader.
         if self._wait_scope is not None:
             self._wait_scope.cancel()
 
     def _after_send(self) -> None:
-        if self._wait_scope is not None and self._events() & zmq.POLLIN:
+        # A send may have consumed the FD's edge while the reader waits on it: take what is
+        # pending ourselves, and wake the reader only if the queue could not take it all.
+        if (
+            self._wait_scope is not None
+            and not self._closed
+            and (self._drain() or self._held is not None)
+        ):
             self._wait_scope.cancel()
 
     def send_nowait(self, frames: Sequence[bytes]) -> None:
         """Send or raise (`zmq.Again` when full, `zmq.ZMQError` when unroutable)."""
         try:
-            self.raw.send_multipart(frames, flags=zmq.NOBLOCK)
+            send_frames(self.raw, frames)
         finally:
             self._after_send()
 
     async def send(self, frames: Sequence[bytes]) -> None:
-        """Send, waiting while the high-water mark is reached."""
+        """Send, waiting while the high-water mark is reached. A cancel point (a cancelled send
+        sends nothing); a schedule point only when it waits (see "The trio adapter")."""
+        await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             try:
                 self.send_nowait(frames)
-                break
+                return
             except zmq.Again:
                 if self._writable is None:
                     self._writable = trio.Event()
                 writable = self._writable
                 self._kick_reader()
                 await writable.wait()
-        await trio.lowlevel.checkpoint()
 
     async def receive(self) -> list[bytes]:
         """The next multipart message. Raises `trio.EndOfChannel` once the socket is closed."""
@@ -294,6 +376,75 @@ class Socket:
         self._kick_reader()
         if self._queue_scope is not None:
             self._queue_scope.cancel()
+        self.raw.close(linger=LINGER_MS)
+
+
+class SerialSocket:
+    """A zmq socket that one task at a time sends on and reads, with no reader task.
+
+        sock = SerialSocket(raw)
+        sock.send_nowait([b"n2", encode(msg)])     # zmq.Again at the high-water mark:
+        frames = await sock.receive()              #   then `await sock.wait_writable()`
+        sock.close()
+
+    Two tasks must not wait in it at once (trio raises `BusyResourceError`); the caller
+    serialises. See "The trio adapter" above for why it exists.
+    """
+
+    def __init__(self, sock: zmq.Socket[Any]) -> None:
+        self.raw = sock
+        self._fd = int(sock.getsockopt(zmq.FD))
+        self._closed = False
+
+    def send_nowait(self, frames: Sequence[bytes]) -> None:
+        """Send or raise `zmq.Again` when the high-water mark is reached."""
+        if self._closed:
+            raise trio.ClosedResourceError("the socket is closed")
+        send_frames(self.raw, frames)
+
+    async def wait_writable(self) -> None:
+        """Wait until a send would not hit the high-water mark."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._events() & _POLLOUT:
+            await trio.lowlevel.wait_readable(self._fd)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def receive_nowait(self) -> list[bytes]:
+        """The next multipart message; `trio.WouldBlock` when none is pending."""
+        if not self._events() & _POLLIN:
+            raise trio.WouldBlock
+        return receive_frames(self.raw)
+
+    async def receive(self) -> list[bytes]:
+        """The next multipart message. Raises `trio.ClosedResourceError` once closed."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._events() & _POLLIN:
+            frames = receive_frames(self.raw)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return frames
+        # `EVENTS` has just processed every pending command, so the FD signals the next one;
+        # so does a `recv` that finds nothing (it processes them before it gives up).
+        while True:
+            await trio.lowlevel.wait_readable(self._fd)
+            if self._closed:
+                raise trio.ClosedResourceError("the socket is closed")
+            try:
+                return receive_frames(self.raw)  # usually the reply that woke us
+            except zmq.Again:  # another command (room to send, a peer's handshake)
+                continue
+
+    def _events(self) -> int:
+        if self._closed:
+            raise trio.ClosedResourceError("the socket is closed")
+        return int(self.raw.getsockopt(_EVENTS))
+
+    def close(self) -> None:
+        """Close the socket; a task waiting in it gets `trio.ClosedResourceError`."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(RuntimeError):  # outside a trio run: nobody can be waiting
+            trio.lowlevel.notify_closing(self._fd)
         self.raw.close(linger=LINGER_MS)
 
 

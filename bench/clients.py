@@ -1,0 +1,253 @@
+"""Client throughput: how many operations per second the orchestrator's clients get through.
+
+It runs a real `chaos run` (the orchestrator, the proxy and three native echo nodes, every
+process as in a user's run) on a healthy cluster: a scenario file written to a temporary
+directory, the `echo` workload with no fault timeline, a high `--rate` and several
+`--concurrency` values in turn. From the run's `history.jsonl` it counts the acknowledged
+(`ok`) client operations and the latency of each (invoke to completion), over the window from
+the first invocation to the last completion (final operations excluded). While the run goes it
+samples, every `--interval-s`, the CPU time (user + system) of each of the run's processes (the
+orchestrator, the proxy and the nodes, named by their command lines), and reports what each
+spent inside that window as a share of one core (the process near 100% is the bottleneck) and
+per acknowledged operation. On a shared machine the throughput is whatever CPU the others
+leave, so the CPU microseconds per operation are the figure to compare between versions; the
+load average before and after each run is printed with them.
+
+    .venv/bin/python bench/clients.py [--rate 20000] [--concurrency 10,50,100] [--seconds 10]
+                                      [--nodes 3] [--seed 1] [--keep] [--json FILE]
+                                      [--profile DIR]
+
+`--profile DIR` runs the orchestrator under cProfile (`python -m cProfile -o DIR/c<N>.prof -m
+chaos run ...`) for looking into where its time goes; its figures are then slower than a plain
+run's. It prints figures and asserts nothing (performance is never checked by timed tests).
+
+Target (the issue): at least 5,000 acknowledged operations per second against echo on 3 nodes,
+so that the harness is never what limits a service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_OPS_S = 5000.0
+HANG_TIMEOUT_S = 120.0
+
+SCENARIO = """\
+# bench/clients.py: echo on a healthy cluster, no faults, clients as fast as they go.
+name = "echo-healthy"
+description = "echo with no faults: client throughput"
+workload = "echo"
+nodes = {nodes}
+time_limit_s = {seconds}
+warmup_s = 0.5
+recovery_s = 0
+settle_s = 0
+request_timeout_s = 1.0
+"""
+
+
+@dataclass
+class CpuSamples:
+    """CPU seconds (user + system) of one role, sampled over the run: (monotonic ns, s)."""
+
+    points: list[tuple[int, float]] = field(default_factory=list)
+
+    def at(self, t_ns: int) -> float:
+        """The CPU time at `t_ns`, linearly interpolated between samples."""
+        pts = self.points
+        if not pts:
+            return 0.0
+        if t_ns <= pts[0][0]:
+            return pts[0][1]
+        for (t0, c0), (t1, c1) in itertools.pairwise(pts):
+            if t0 <= t_ns <= t1:
+                return c0 + (c1 - c0) * (t_ns - t0) / max(1, t1 - t0)
+        return pts[-1][1]
+
+
+def role(proc: psutil.Process, orchestrator_pid: int) -> str:
+    if proc.pid == orchestrator_pid:
+        return "orchestrator"
+    cmdline = proc.cmdline()
+    if "chaos.proxy" in cmdline:
+        return "proxy"
+    if "--id" in cmdline:
+        return cmdline[cmdline.index("--id") + 1]
+    return f"{proc.name()}:{proc.pid}"
+
+
+def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:
+    now_ns = time.monotonic_ns()
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            name = role(proc, root.pid)
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        samples.setdefault(name, CpuSamples()).points.append((now_ns, t.user + t.system))
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def analyse(run_dir: Path) -> dict[str, Any]:
+    """Acknowledged ops/s and latency over the client window of the run's history."""
+    info = json.loads((run_dir / "run.json").read_text())
+    invoked: dict[Any, int] = {}
+    latencies_ms: list[float] = []
+    counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+    first_ns = last_ns = None
+    with (run_dir / "history.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            op = json.loads(line)
+            if op["process"] == "nemesis" or op.get("final"):
+                continue
+            counts[op["type"]] += 1
+            if op["type"] == "invoke":
+                invoked[op["process"]] = op["time"]
+                first_ns = op["time"] if first_ns is None else first_ns
+                continue
+            last_ns = op["time"]
+            start = invoked.pop(op["process"], None)
+            if start is not None and op["type"] == "ok":
+                latencies_ms.append((op["time"] - start) / 1e6)
+    window_s = ((last_ns or 0) - (first_ns or 0)) / 1e9
+    latencies_ms.sort()
+    return {
+        "epoch_ns": info["epoch_ns"],
+        "exit_code": info.get("exit_code"),
+        "valid": info.get("valid"),
+        "counts": counts,
+        "window_ns": (info["epoch_ns"] + (first_ns or 0), info["epoch_ns"] + (last_ns or 0)),
+        "window_s": window_s,
+        "ok_per_s": counts["ok"] / window_s if window_s > 0 else 0.0,
+        "latency_ms_p50": percentile(latencies_ms, 0.50),
+        "latency_ms_p99": percentile(latencies_ms, 0.99),
+        "latency_ms_max": latencies_ms[-1] if latencies_ms else float("nan"),
+    }
+
+
+def run_one(
+    *, rate: float, concurrency: int, seconds: float, nodes: int, seed: int, workdir: Path,
+    interval_s: float, profile_dir: Path | None,
+) -> dict[str, Any]:
+    scenario = workdir / "echo-healthy.toml"
+    scenario.write_text(SCENARIO.format(nodes=nodes, seconds=seconds), encoding="utf-8")
+    store = workdir / f"store-c{concurrency}"
+    args = ["run", str(scenario), "--seed", str(seed), "--rate", f"{rate:g}",
+            "--concurrency", str(concurrency), "--store", str(store), "--json"]
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        prof = profile_dir / f"c{concurrency}.prof"
+        argv = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "chaos", *args]
+    else:
+        argv = [sys.executable, "-m", "chaos", *args]
+    load_before = os.getloadavg()
+    samples: dict[str, CpuSamples] = {}
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        sample(root, samples)
+        if time.monotonic() - started > seconds + HANG_TIMEOUT_S:
+            proc.terminate()
+        time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation
+    out, err = proc.communicate()
+    load_after = os.getloadavg()
+    try:
+        summary = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        sys.exit(f"chaos run printed no summary (exit {proc.returncode}):\n{out}\n{err}")
+    run_dir = Path(summary["run_dir"])
+    figures = analyse(run_dir)
+    t0, t1 = figures["window_ns"]
+    window_s = max(1e-9, (t1 - t0) / 1e9)
+    cpu = {name: (s.at(t1) - s.at(t0)) / window_s for name, s in samples.items()}
+    cpu = {name: share for name, share in cpu.items() if share >= 0.005}  # not a fork's blink
+    return {
+        "rate": rate, "concurrency": concurrency, "seconds": seconds, "nodes": nodes,
+        "seed": seed, "exit_code": proc.returncode, "run_dir": str(run_dir),
+        "load_before": load_before, "load_after": load_after,
+        "cpu_share": dict(sorted(cpu.items())), **figures,
+    }
+
+
+def show(r: dict[str, Any]) -> None:
+    c = r["counts"]
+    print(f"concurrency {r['concurrency']}, rate {r['rate']:g}: "
+          f"{r['ok_per_s']:,.0f} ok/s over {r['window_s']:.1f} s "
+          f"({c['ok']} ok, {c['fail']} fail, {c['info']} info), "
+          f"latency p50 {r['latency_ms_p50']:.2f} ms p99 {r['latency_ms_p99']:.2f} ms "
+          f"max {r['latency_ms_max']:.1f} ms; exit {r['exit_code']}, valid {r['valid']}")
+    cpu = ", ".join(f"{k} {v * 100:.0f}%" for k, v in r["cpu_share"].items())
+    print(f"  CPU (share of one core): {cpu}")
+    per_op = r["ok_per_s"] or float("nan")
+    cost = ", ".join(f"{k} {v / per_op * 1e6:.0f}" for k, v in r["cpu_share"].items())
+    total = sum(r["cpu_share"].values()) / per_op * 1e6
+    print(f"  CPU µs per ok operation: {cost}; all {total:.0f}")
+    lb, la = r["load_before"], r["load_after"]
+    print(f"  load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, "
+          f"after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}")
+    verdict = "met" if r["ok_per_s"] >= TARGET_OPS_S else "NOT met"
+    print(f"  target {TARGET_OPS_S:,.0f} ok/s: {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=20000.0, help="--rate of the run")
+    parser.add_argument("--concurrency", default="10,50,100", help="comma-separated values")
+    parser.add_argument("--seconds", type=float, default=10.0, help="client phase (time limit)")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--interval-s", type=float, default=0.25, help="CPU sampling period")
+    parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the orchestrator under cProfile, profiles into this dir")
+    args = parser.parse_args()
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-clients-"))
+    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    results = []
+    try:
+        for concurrency in concurrencies:
+            r = run_one(rate=args.rate, concurrency=concurrency, seconds=args.seconds,
+                        nodes=args.nodes, seed=args.seed, workdir=workdir,
+                        interval_s=args.interval_s, profile_dir=args.profile)
+            show(r)
+            results.append(r)
+    finally:
+        if args.keep:
+            print(f"run directories kept under {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
