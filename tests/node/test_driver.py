@@ -1,8 +1,8 @@
 """The driver (`node.driver.Driver`) over the in-memory network, under trio's virtual clock:
 the init handshake, messages held until init, effects applied in order (a sync completes
-before any message goes out), one-shot timers (fire once, reset, cancel, on a skewed clock),
-`chaos_clock` and `chaos_status` kept from the machine, garbage survived, a machine's exception
-fatal.
+before any message goes out), queued messages stepped as a group with one sync, one-shot
+timers (fire once, reset, cancel, on a skewed clock), `chaos_clock` and `chaos_status` kept
+from the machine, garbage survived, a machine's exception fatal.
 
 The machine here is `Scripted`, a test double that records the events it is fed and answers
 each with the effects a test gives it: the driver must work for any machine."""
@@ -242,6 +242,54 @@ async def test_effects_are_applied_persist_sync_send_timers_logs(
     assert rec.calls == [("set", "c", 3)]  # persisted, not synced: a kill would lose it
     assert store.durable == {"a": 1, "b": 2}
     assert driver.statistics().syncs == 1
+
+
+async def test_messages_queued_during_a_sync_are_stepped_together_and_synced_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    rec = Recorded()
+    net = MemoryNetwork()
+    net.transports["n1"] = transport = RecordingTransport(rec, net, "n1")
+
+    def react(event: Event) -> Effects:
+        kind = body_type(event)
+        if kind is None or kind.startswith("chaos_"):
+            return Effects()
+        if kind == "quiet":
+            return Effects(persist={kind: 0}, messages=[("c1", {"type": f"{kind}_ok"})])
+        return Effects(persist={kind: 1}, sync=True, messages=[("c1", {"type": f"{kind}_ok"})],
+                       timers=[SetTimer(kind, 1.0)])
+
+    machine = Scripted(react)
+    store = RecordingStore(rec, sync_s=1.0)
+    driver = Driver(machine, transport, node_id="n1", clock=Clock(trio.current_time),
+                    log=Logger("n1", stream=io.StringIO()), storage=store)
+    await nursery.start(driver.serve)
+    await MemClient(net.transport("c0")).init("n1", NODES)
+    rec.calls.clear()
+    c1 = MemClient(net.transport("c1"))
+    t0 = trio.current_time()
+    for kind in ("a", "b", "quiet", "c"):  # b, quiet, c arrive while a's sync runs
+        await c1.send("n1", {"type": kind})
+    await c1.send("n1", {"type": "chaos_nothing"})  # ends a group: handled after it
+    await c1.send("n1", {"type": "d"})
+    await trio.sleep(10)
+    sends = [c[2] for c in rec.calls if c[0] == "send"]
+    assert sends == ["a_ok", "b_ok", "quiet_ok", "c_ok", "error", "d_ok"]
+    assert [c[0] for c in rec.calls] == [
+        "set", "sync_begin", "sync_end", "send",  # a, alone
+        "set", "set", "set", "sync_begin", "sync_end", "send", "send", "send",  # b, quiet, c
+        "send",  # the chaos message's answer, after the group
+        "set", "sync_begin", "sync_end", "send",  # d
+    ]
+    assert [c[1] for c in rec.calls if c[0] == "sync_begin"] == [t0, t0 + 1.0, t0 + 2.0]
+    assert store.durable == {"a": 1, "b": 1, "quiet": 0, "c": 1, "d": 1}
+    stats = driver.statistics()
+    # Stepped: init, a, b, quiet, c, d and four ticks; applied in 8 groups (b, quiet, c as one).
+    assert (stats.steps, stats.groups, stats.syncs) == (10, 8, 3)
+    # A timer runs from the step that set it: b and c were stepped when a's sync had ended.
+    assert machine.ticks() == [("a", t0 + 1.0), ("b", t0 + 2.0), ("c", t0 + 2.0),
+                               ("d", t0 + 3.0)]
 
 
 async def test_persisting_without_storage_crashes_the_node() -> None:

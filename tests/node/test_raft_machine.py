@@ -57,13 +57,24 @@ def log_of(*terms: int) -> dict[str, Any]:
 
 def leader(*, durable: Mapping[str, Any] | None = None, bug: str | None = None,
            params: Mapping[str, Any] | None = None) -> Raft:
-    """n1, just elected (by n2's vote) and its first append_entries sent."""
+    """n1, just elected (by n2's vote), its first append_entries sent and its no-op synced."""
     machine = booted(durable=durable, bug=bug, params=params)
     machine.step(Tick("election"), now_s=1.0)
     machine.step(rx("n2", {"type": "request_vote_ok", "term": machine.term,
                            "vote_granted": True, "in_reply_to": 1}), now_s=1.0)
     assert machine.role == LEADER
+    machine.step(Tick("sync"), now_s=1.0)
     return machine
+
+
+def replicate(machine: Raft, now_s: float) -> Effects:
+    """The replicate tick, then the sync tick it arms: both steps' effects, in order."""
+    fx = machine.step(Tick("replicate"), now_s=now_s)
+    synced = machine.step(Tick("sync"), now_s=now_s) if SetTimer("sync", 0.0) in fx.timers else (
+        Effects())
+    return Effects(persist={**fx.persist, **synced.persist}, sync=fx.sync or synced.sync,
+                   messages=fx.messages + synced.messages, timers=fx.timers + synced.timers,
+                   logs=fx.logs + synced.logs)
 
 
 def ack(machine: Raft, src: str, match: int, *, round_: int = 0, in_reply_to: int = 1
@@ -181,12 +192,13 @@ def test_a_majority_of_votes_makes_a_leader_that_appends_a_no_op_and_sends_it() 
                                 "in_reply_to": 1}), now_s=1.0)
     no_op_batch = {"type": "append_entries", "term": 2, "prev_log_index": 1,
                    "prev_log_term": 1, "entries": [[2, None]], "leader_commit": 0, "round": 0}
-    assert fx == Effects(
-        persist={"log/2": [2, None], "last_index": 2}, sync=True,
+    assert fx == Effects(  # the no-op goes out before our own sync, which comes next
+        persist={"log/2": [2, None], "last_index": 2},
         messages=[("n2", {**no_op_batch, "msg_id": 3}), ("n3", {**no_op_batch, "msg_id": 4})],
-        timers=[CancelTimer("election"), SetTimer("heartbeat", 0.1)],
+        timers=[CancelTimer("election"), SetTimer("sync", 0.0), SetTimer("heartbeat", 0.1)],
         logs=[role(LEADER, 2, "n1")],
     )
+    assert machine.step(Tick("sync"), now_s=1.0) == Effects(sync=True)
 
 
 def test_a_vote_from_an_earlier_election_is_not_counted() -> None:
@@ -263,7 +275,7 @@ def test_a_reply_in_our_term_to_an_earlier_lifes_append_confirms_no_read() -> No
     machine = leader(durable={"term": 2, "vote": "n1"})
     ack(machine, "n2", 1)
     machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 5}), now_s=1.2)
-    machine.step(Tick("replicate"), now_s=1.2)
+    replicate(machine, 1.2)
     old = machine.step(rx("n2", {"type": "append_entries_ok", "term": 3, "success": False,
                                  "round": 0, "in_reply_to": 1}), now_s=1.3)
     assert old == Effects() and machine.acked_round["n2"] == 0
@@ -304,14 +316,22 @@ def test_the_leader_counts_itself_only_for_entries_it_synced() -> None:
     logged = {**WRITE, "client": ["c1", 9]}  # the request's name: see the duplicate tests
     assert fx == Effects(persist={"log/2": [1, logged], "last_index": 2},
                          timers=[SetTimer("replicate", 0.002)])
-    # n3's ack streams the entry to n3 before the replicate tick synced it here.
-    streamed = ack(machine, "n3", 1)
-    assert [b["entries"] for _, b in streamed.messages] == [[[1, logged]]]
+    # n3 refuses the no-op's batch (it lost it): the resend carries the entry to n3 before
+    # the replicate tick synced it here.
+    resent = machine.step(rx("n3", {"type": "append_entries_ok", "term": 1, "success": False,
+                                    "hint": 1, "round": 0, "in_reply_to": 2}), now_s=1.2)
+    assert [b["entries"] for _, b in resent.messages] == [[[1, None], [1, logged]]]
     ack(machine, "n3", 2)
     assert machine.commit_index == 1  # n3 holds 2, but we have not synced it
     fx = machine.step(Tick("replicate"), now_s=1.3)
+    assert not fx.sync and machine.commit_index == 1  # sent first, synced in the next step
+    assert fx.messages == [  # n3 lacks nothing: no empty append_entries for it
+        ("n2", {"type": "append_entries", "term": 1, "prev_log_index": 1, "prev_log_term": 1,
+                "entries": [[1, logged]], "leader_commit": 1, "round": 0, "msg_id": 6})]
+    assert fx.timers == [SetTimer("sync", 0.0)]
+    fx = machine.step(Tick("sync"), now_s=1.3)
     assert fx.sync and machine.commit_index == 2
-    assert fx.messages[-1] == ("c1", {"type": "write_ok", "in_reply_to": 9, "msg_id": 8})
+    assert fx.messages == [("c1", {"type": "write_ok", "in_reply_to": 9, "msg_id": 7})]
 
 
 def test_committed_entries_are_applied_in_order_and_each_answers_its_request() -> None:
@@ -325,7 +345,7 @@ def test_committed_entries_are_applied_in_order_and_each_answers_its_request() -
     ]
     for i, request in enumerate(requests, start=10):
         machine.step(rx("c1", {**request, "msg_id": i}), now_s=1.1)
-    machine.step(Tick("replicate"), now_s=1.2)
+    replicate(machine, 1.2)
     fx = ack(machine, "n2", machine.last_index)
     assert [(b["in_reply_to"], b["type"], b.get("code")) for _, b in fx.messages] == [
         (10, "error", 20), (11, "write_ok", None), (12, "cas_ok", None), (13, "error", 22),
@@ -338,7 +358,7 @@ def test_batches_are_pipelined_up_to_the_window_and_stream_on_acknowledgement() 
     for i in range(6):
         machine.step(rx("c1", {"type": "write", "key": "k", "value": i, "msg_id": 10 + i}),
                      now_s=1.1)
-    fx = machine.step(Tick("replicate"), now_s=1.2)
+    fx = replicate(machine, 1.2)
     to_n2 = [(b["prev_log_index"], len(b["entries"])) for d, b in fx.messages if d == "n2"]
     # The no-op (1) went out at the election; then 2..4 without waiting for any answer, up
     # to the window: 2 batches of 2 beyond what n2 acknowledged (nothing yet).
@@ -348,6 +368,26 @@ def test_batches_are_pipelined_up_to_the_window_and_stream_on_acknowledgement() 
     assert [(b["prev_log_index"], len(b["entries"])) for d, b in more.messages
             if d == "n2"] == [(4, 2), (6, 1)]
     assert [b["in_reply_to"] for d, b in more.messages if d == "c1"] == [10, 11]  # 2, 3
+
+
+def test_only_heartbeats_and_read_rounds_send_an_empty_append_entries() -> None:
+    machine = leader()
+    ack(machine, "n2", 1)
+    ack(machine, "n3", 1)
+    beat = machine.step(Tick("heartbeat"), now_s=1.1)
+    assert [(d, b["entries"]) for d, b in beat.messages] == [("n2", []), ("n3", [])]
+    machine.step(rx("c1", {"type": "write", "key": "k", "value": 1, "msg_id": 9}), now_s=1.2)
+    # An acknowledgement while the replicate tick is armed sends nothing: the tick will.
+    assert ack(machine, "n2", 1) == Effects()
+    fx = machine.step(Tick("replicate"), now_s=1.2)
+    assert [(d, len(b["entries"])) for d, b in fx.messages] == [("n2", 1), ("n3", 1)]
+    ack(machine, "n2", 2)
+    machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 10}), now_s=1.3)
+    fx = machine.step(Tick("replicate"), now_s=1.3)  # n2 lacks nothing, n3 only the round
+    assert [(d, b["entries"], b["round"]) for d, b in fx.messages] == [
+        ("n2", [], 1), ("n3", [], 1)]
+    machine.step(Tick("sync"), now_s=1.3)
+    assert machine.step(Tick("replicate"), now_s=1.4) == Effects()  # nothing new at all
 
 
 def test_a_rejection_moves_next_index_back_to_the_hint_and_resends_once() -> None:
@@ -401,8 +441,9 @@ def test_a_follower_forwards_to_the_leader_and_relays_its_answer_under_the_clien
                           "request": {"type": "cas", "key": 1, "from": 2, "to": 3}})],
         timers=[SetTimer("expire", 0.5)],
     )
-    fx = machine.step(rx("n2", {"type": "forward_ok", "in_reply_to": 2, "boot": 1,
-                                "reply": {"type": "cas_ok"}}), now_s=0.3)
+    fx = machine.step(rx("n2", {"type": "forward_ok", "boot": 1, "msg_id": 9,
+                                "replies": [[2, {"type": "cas_ok"}], [77, {"type": "x"}]]}),
+                      now_s=0.3)
     assert fx == Effects(messages=[("c1", {"type": "cas_ok", "in_reply_to": 5, "msg_id": 3})])
     assert machine.forwards == {}
 
@@ -412,9 +453,23 @@ def test_an_answer_to_a_forward_of_an_earlier_life_is_not_relayed() -> None:
     machine = booted(durable={"boot": 1})  # life 2
     machine.step(append(1, 0, 0, []), now_s=0.1)
     machine.step(rx("c9", {"type": "write", "key": 1, "value": 2, "msg_id": 5}), now_s=0.2)
-    late = machine.step(rx("n2", {"type": "forward_ok", "in_reply_to": 2, "boot": 1,
-                                  "reply": {"type": "write_ok"}}), now_s=0.3)
+    late = machine.step(rx("n2", {"type": "forward_ok", "boot": 1,
+                                  "replies": [[2, {"type": "write_ok"}]]}), now_s=0.3)
     assert late == Effects() and 2 in machine.forwards
+
+
+def test_a_follower_gives_up_what_it_relayed_when_its_election_timer_fires() -> None:
+    machine = booted()
+    machine.step(append(1, 0, 0, []), now_s=0.1)  # following n2
+    machine.step(rx("c1", {"type": "write", "key": 1, "value": 2, "msg_id": 5}), now_s=0.2)
+    machine.step(rx("c2", {"type": "read", "key": 1, "msg_id": 6}), now_s=0.2)
+    fx = machine.step(Tick("election"), now_s=0.8)  # n2 went quiet
+    assert [(d, b["type"], b.get("code"), b.get("in_reply_to")) for d, b in fx.messages
+            if d.startswith("c")] == [("c1", "error", 13, 5), ("c2", "error", 11, 6)]
+    assert machine.forwards == {}
+    late = machine.step(rx("n2", {"type": "forward_ok", "boot": 1,
+                                  "replies": [[2, {"type": "write_ok"}]]}), now_s=0.9)
+    assert late == Effects()  # answered already: nothing to relay
 
 
 def test_a_forward_nobody_answers_is_forgotten_after_its_timeout() -> None:
@@ -427,8 +482,8 @@ def test_a_forward_nobody_answers_is_forgotten_after_its_timeout() -> None:
     assert list(machine.forwards) == [2, 3]  # counted in ticks: the clock does not matter
     assert machine.step(Tick("expire"), now_s=-50.0) == Effects(timers=[SetTimer("expire", 0.5)])
     assert list(machine.forwards) == [3]  # 3 ticks of 0.5 s after it was sent
-    late = machine.step(rx("n2", {"type": "forward_ok", "in_reply_to": 2, "boot": 1,
-                                  "reply": {"type": "read_ok", "value": 1}}), now_s=1.3)
+    late = machine.step(rx("n2", {"type": "forward_ok", "boot": 1,
+                                  "replies": [[2, {"type": "read_ok", "value": 1}]]}), now_s=1.3)
     assert late == Effects()
     machine.step(Tick("expire"), now_s=1.7)
     assert machine.step(Tick("expire"), now_s=2.2) == Effects()  # nothing left: disarmed
@@ -442,10 +497,11 @@ def test_a_request_delivered_twice_is_logged_twice_and_applied_once() -> None:
     machine.step(rx("n3", {**forward, "msg_id": 8}), now_s=1.1)
     machine.step(rx("c1", {"type": "write", "key": 1, "value": 5, "msg_id": 1}), now_s=1.1)
     machine.step(rx("n3", {**forward, "msg_id": 8}), now_s=1.1)  # the network's duplicate
-    machine.step(Tick("replicate"), now_s=1.2)
+    replicate(machine, 1.2)
     fx = ack(machine, "n2", 4)
     assert [e[1]["client"] for e in machine.entries[1:]] == [["c7", 3], ["c1", 1], ["c7", 3]]
-    assert [(d, b["in_reply_to"]) for d, b in fx.messages] == [("n3", 8), ("c1", 1)]
+    assert [(d, b.get("in_reply_to"), b.get("replies")) for d, b in fx.messages] == [
+        ("c1", 1, None), ("n3", None, [[8, {"type": "write_ok"}]])]  # n3's: at the step's end
     assert machine.kv.values == {"1": 5}  # the late copy did not write 2 again
 
 
@@ -454,14 +510,29 @@ def test_the_leader_answers_a_forward_and_a_non_leader_refuses_one() -> None:
     ack(machine, "n2", 1)
     machine.step(rx("n3", {"type": "forward", "msg_id": 8, "boot": 4,
                            "request": {"type": "write", "key": 1, "value": 2}}), now_s=1.2)
-    machine.step(Tick("replicate"), now_s=1.2)
+    replicate(machine, 1.2)
     fx = ack(machine, "n2", 2)
-    assert fx.messages == [("n3", {"type": "forward_ok", "reply": {"type": "write_ok"},
-                                   "boot": 4, "in_reply_to": 8, "msg_id": 7})]
+    assert fx.messages == [("n3", {"type": "forward_ok", "replies": [[8, {"type": "write_ok"}]],
+                                   "boot": 4, "msg_id": 7})]
     follower = booted()
     fx = follower.step(rx("n3", {"type": "forward", "msg_id": 8,
                                  "request": {"type": "read", "key": 1}}), now_s=0.1)
-    assert fx.messages[0][1]["reply"]["code"] == 11  # relayed at most once
+    [(_, refusal)] = fx.messages
+    assert refusal["replies"][0][0] == 8
+    assert refusal["replies"][0][1]["code"] == 11  # relayed at most once
+
+
+def test_the_answers_to_one_followers_forwards_go_out_together() -> None:
+    machine = leader()
+    ack(machine, "n2", 1)
+    for msg_id, value in ((8, 2), (9, 3)):
+        machine.step(rx("n3", {"type": "forward", "msg_id": msg_id, "boot": 4, "client": None,
+                               "request": {"type": "write", "key": 1, "value": value}}),
+                     now_s=1.2)
+    replicate(machine, 1.2)
+    fx = ack(machine, "n2", 3)  # both commit in this step: one forward_ok to n3
+    assert fx.messages == [("n3", {"type": "forward_ok", "boot": 4, "msg_id": 7, "replies": [
+        [8, {"type": "write_ok"}], [9, {"type": "write_ok"}]]})]
 
 
 def test_a_read_waits_for_a_round_a_majority_acknowledged_after_it_arrived() -> None:
@@ -470,7 +541,7 @@ def test_a_read_waits_for_a_round_a_majority_acknowledged_after_it_arrived() -> 
     assert machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 5}), now_s=1.2) == (
         Effects(timers=[SetTimer("expire", 0.5), SetTimer("replicate", 0.002)]))
     machine.step(rx("c2", {"type": "read", "key": "k", "msg_id": 6}), now_s=1.2)
-    fx = machine.step(Tick("replicate"), now_s=1.21)
+    fx = replicate(machine, 1.21)
     assert {b["round"] for _, b in fx.messages} == {1}  # one round for both reads
     assert fx.messages and all(b["type"] == "append_entries" for _, b in fx.messages)
     old = ack(machine, "n3", 1, round_=0)  # an answer to a round before the reads
@@ -484,7 +555,7 @@ def test_a_read_waits_for_a_round_a_majority_acknowledged_after_it_arrived() -> 
 def test_a_new_leaders_read_waits_for_its_no_op_to_commit() -> None:
     machine = leader(durable=log_of(1))  # term 2: entry 1 (k=1) of term 1, no-op at 2
     machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 5}), now_s=1.1)
-    machine.step(Tick("replicate"), now_s=1.1)
+    replicate(machine, 1.1)
     confirmed = machine.step(rx("n2", {"type": "append_entries_ok", "term": 2, "success": False,
                                        "hint": 2, "round": 1, "in_reply_to": 4}), now_s=1.2)
     assert all(d != "c1" for d, _ in confirmed.messages)  # leadership confirmed, no-op not

@@ -16,20 +16,26 @@ Between nodes (the Raft paper's RPCs; a reply carries the request's msg_id in in
         ->  append_entries_ok{term, success, round, match_index (success) | hint (failure)}
             (to an append_entries of an older term: {term, success: false, round: 0})
     forward{request: <the client's body without msg_id>, client: [src, msg_id], boot}
-        ->  forward_ok{reply, boot}
+        ->  forward_ok{replies: [[msg_id, reply], ...], boot}
+            (no in_reply_to: one forward_ok answers every forward of that follower, and
+            life, that the leader answered in one step; `msg_id` is each forward's)
 
 How it works (the paper's figure 2; `core.Raft` cites the sections). A follower that hears no
 leader for a random `election_timeout_s` (0.3 to 0.6 s, drawn from the seeded rng) becomes a
 candidate of the next term, votes for itself and asks the others; a node grants one vote per
 term, and only to a candidate whose log is at least as up to date as its own (last term, then
 last index). With a majority the candidate leads: it appends a no-op entry of its term, and
-sends append_entries every `heartbeat_interval_s` (0.1 s) and whenever there is something new.
+sends append_entries every `heartbeat_interval_s` (0.1 s) to every follower, and in between
+to a follower only when there is something new for it (entries, or a read round).
 
 A client request at the leader: a write or cas is appended to the log in memory and persisted
 without a sync; a "replicate" timer (`replicate_delay_s`, 2 ms, armed once for all requests
-that arrive meanwhile) fsyncs once and sends each follower every entry it lacks, in batches of
-`batch_max` (100), pipelined: up to `pipeline_max` (4) batches beyond the follower's last
-acknowledgement, without waiting. The leader tracks nextIndex (optimistically moved past what
+that arrive meanwhile) sends each follower every entry it lacks, in batches of `batch_max`
+(100), pipelined: up to `pipeline_max` (4) batches beyond the follower's last acknowledgement,
+without waiting; then a "sync" timer, due at once, fsyncs once in a step of its own, so that
+the followers write to their disks while the leader writes to its own (Raft thesis §10.2.1).
+A batch the window held back goes out on the acknowledgement that opens it, or with the next
+replicate tick if one is armed. The leader tracks nextIndex (optimistically moved past what
 it sent) and matchIndex per follower; a follower rejects a batch whose previous entry it does
 not hold, with a hint (its log's end, or the first index of the conflicting term), and the
 leader moves back and resends. An entry is committed when a majority stores it (the leader
@@ -38,7 +44,11 @@ older entries commit with it, never by counting replicas). Every node applies co
 entries in log order to its map; the leader answers each write or cas when its entry is
 applied. A follower relays a request to the leader it knows (`forward`, its own msg_id) and
 relays the answer to the client under the client's msg_id; it forgets a relayed request after
-`forward_timeout_s` (1 s; at most 1.5 s, counted in timer ticks, not read from the clock).
+`forward_timeout_s` (1 s; at most 1.5 s, counted in timer ticks, not read from the clock),
+and answers it at once when it stops following that leader (its election timer fired, a
+newer term began, another node leads): error 13 for a write or cas (indefinite: it may have
+been logged there and commit), error 11 for a read (a read changes nothing), so that after a
+leader dies its clients go on with the next leader instead of waiting out their timeouts.
 `boot` names the follower's process life: msg_ids restart at 1 in each life, so an answer to
 an earlier life's forward is recognised and dropped, never relayed to another client.
 A leader that loses leadership answers its pending writes with error 13 (crash: indefinite,
@@ -65,9 +75,10 @@ Storage (`Boot.durable`, written through `persist`; each step writes only what c
     last_index  the log's end: log/<i> above it are leftovers of a truncation, ignored at boot
                 (so truncating needs no deletes)
     boot        this process life's number (the last one plus 1), synced at the first init
-A follower syncs before acknowledging entries; a leader syncs once per replicate tick. The
-commit index and the map are not stored: a restarted node relearns the commit index from the
-leader and replays the log.
+A follower syncs before acknowledging entries (once for every append_entries the driver found
+queued together: `node.driver`'s group commit); a leader syncs once per replicate tick, right
+after sending its batches. The commit index and the map are not stored: a restarted node
+relearns the commit index from the leader and replays the log.
 
 The machine is `core.Raft` (tunables from `Boot.params`: `election_timeout_s` as [low, high],
 `heartbeat_interval_s`, `replicate_delay_s`, `batch_max`, `pipeline_max`,

@@ -7,7 +7,8 @@ numbers in comments (§5.3) are the paper's sections. The state a machine keeps:
 - persistent (`term`, `voted_for`, `entries`): written through `self.persist` before any
   message that depends on it goes out (a vote, an acknowledgement of entries);
 - volatile on every node (`commit_index`, `applied_index`, `kv`, `role`, `leader_id`);
-- volatile on a leader (`next_index`, `match_index`, `acked_round`, `pending`, `reads`);
+- volatile on a leader (`next_index`, `match_index`, `acked_round`, `pending`, `reads`, and
+  `relayed`: answers to followers' forwards, sent together at the end of the step);
 - a follower's `forwards`: client requests it relayed to the leader, awaiting the answer.
 
 Indexes count from 1; `entries[i - 1]` is entry `i`, a `(term, command)` pair, and index 0
@@ -57,10 +58,12 @@ EXPIRE_TICKS = 3  # expire ticks per forward_timeout_s, plus one
 
 @dataclass
 class Forward:
-    """A client request relayed to the leader: answered when `forward_ok` comes back."""
+    """A client request relayed to the leader: answered when `forward_ok` comes back, or when
+    we stop following `leader` (`_give_up_forwards`)."""
 
     request: Message
     expires_tick: int  # forgotten at this expire tick
+    leader: str  # the node it was relayed to
 
 
 @dataclass
@@ -140,7 +143,11 @@ class Raft(Machine):
         self.reads_waiting: list[Read] = []  # for the next round
         self.reads: list[Read] = []  # in a round
         self.is_replicate_armed = False
+        self.is_sync_armed = False
         self.forwards: dict[int, Forward] = {}  # our forward's msg_id -> the client request
+        # Answers to followers' forwards made in this step, sent as one forward_ok per
+        # (follower, its boot) at the step's end: (follower, boot) -> [[msg_id, reply], ...]
+        self.relayed: dict[tuple[str, Any], list[list[Any]]] = {}
         self.expire_tick = 0
         self.is_expire_armed = False
 
@@ -148,6 +155,12 @@ class Raft(Machine):
 
     def step(self, event: Event, *, now_s: float) -> Effects:
         fx = super().step(event, now_s=now_s)
+        if self.relayed:  # one forward_ok per follower for every answer of this step
+            self.fx = fx
+            for (follower, boot), replies in self.relayed.items():
+                self.send(follower, {"type": "forward_ok", "replies": replies, "boot": boot})
+            self.relayed = {}
+            self.fx = Effects()
         if fx.sync:  # the driver syncs every earlier write too
             self.synced_index = self.last_index
             self.has_unsynced = False
@@ -224,6 +237,7 @@ class Raft(Machine):
         self.role, self.leader_id = FOLLOWER, leader
         if (self.role, self.term, self.leader_id) != before:
             self._log_role()
+        self._give_up_forwards()
         self._reset_election_timer()
 
     def _step_down_if_newer(self, msg: Message) -> bool:
@@ -246,6 +260,7 @@ class Raft(Machine):
     def tick_election(self) -> None:
         assert self.role != LEADER, "a leader keeps no election timer"
         self.role, self.leader_id = CANDIDATE, None
+        self._give_up_forwards()
         self.term += 1
         self.voted_for = self.node_id
         self._save_term()
@@ -310,7 +325,7 @@ class Raft(Machine):
         self.entries.append((self.term, None))
         self.term_start_index = self.last_index
         self._save_entries(self.last_index)
-        self._replicate()
+        self._replicate(is_heartbeat=True)
         self.set_timer("heartbeat", self.heartbeat_interval_s)
 
     def _abdicate(self) -> None:
@@ -327,32 +342,54 @@ class Raft(Machine):
 
     def tick_heartbeat(self) -> None:
         assert self.role == LEADER, self.role
-        self._replicate()
+        self._replicate(is_heartbeat=True)
         self.set_timer("heartbeat", self.heartbeat_interval_s)
 
     def tick_replicate(self) -> None:
         self.is_replicate_armed = False
         if self.role == LEADER:
-            self._replicate()
+            self._replicate(is_heartbeat=False)
 
     def _arm_replicate(self) -> None:
         if not self.is_replicate_armed:
             self.is_replicate_armed = True
             self.set_timer("replicate", self.replicate_delay_s)
 
-    def _replicate(self) -> None:
-        """Sync what we appended, start a read round if reads wait, and send every follower
-        what it lacks (an empty append_entries at least: a heartbeat and the round)."""
-        if self.has_unsynced or self.synced_index < self.last_index:
-            self._sync()
-        if self.reads_waiting:
+    def _replicate(self, *, is_heartbeat: bool) -> None:
+        """Start a read round if reads wait, send every follower what it lacks, and arm the
+        sync of what we appended. An empty append_entries goes to a follower that lacks
+        nothing only for a heartbeat or a new read round: an empty one otherwise would be a
+        message per follower per request that says nothing new.
+
+        Our own sync comes in a step of its own (`tick_sync`, due at once), after these
+        messages left: the followers write to their disks while we write to ours (Raft
+        thesis §10.2.1), instead of one fsync after the other on every write's path. Until
+        it is done we do not count ourselves for those entries (`_advance_commit`)."""
+        is_round = bool(self.reads_waiting)
+        if is_round:
             self.round += 1
             for read in self.reads_waiting:
                 read.round = self.round
             self.reads.extend(self.reads_waiting)
             self.reads_waiting = []
         for peer in self.other_node_ids():
-            self._send_append(peer, is_forced=True)
+            self._send_append(peer, is_forced=is_heartbeat or is_round)
+        if self.has_unsynced or self.synced_index < self.last_index:
+            self._arm_sync()
+        self._advance_commit()
+        self._serve_reads()
+
+    def _arm_sync(self) -> None:
+        if not self.is_sync_armed:
+            self.is_sync_armed = True
+            self.set_timer("sync", 0.0)
+
+    def tick_sync(self) -> None:
+        """Make what we appended durable; we may now count ourselves for it. (A leader that
+        stepped down meanwhile syncs too: harmless, and its writes are then durable.)"""
+        self.is_sync_armed = False
+        if self.has_unsynced or self.synced_index < self.last_index:
+            self._sync()
         self._advance_commit()
         self._serve_reads()
 
@@ -456,7 +493,10 @@ class Raft(Machine):
                 self.next_index[peer] = back
                 # Rejections of batches sent before these are stale: they are ignored.
                 self.backoff_msg_id[peer] = self._send_append(peer, is_forced=True)
-        self._send_append(peer, is_forced=False)
+        if not self.is_replicate_armed:
+            # Entries the window held back go now; with the replicate tick armed they go
+            # with it, in one batch with whatever else arrives until then.
+            self._send_append(peer, is_forced=False)
         self._serve_reads()
 
     def _advance_commit(self) -> None:
@@ -507,10 +547,15 @@ class Raft(Machine):
         body = msg["body"]
         if body.get("boot") != self.boot:
             return  # an answer to a forward of an earlier life of ours
-        forward = self.forwards.pop(body.get("in_reply_to", 0), None)
-        reply = body.get("reply")
-        if forward is not None and isinstance(reply, dict) and isinstance(reply.get("type"), str):
-            self.reply(forward.request, reply)
+        for item in field_of(msg, "replies", list):
+            if not (isinstance(item, list) and len(item) == 2 and _is_int(item[0])):
+                raise Malformed("forward_ok: each reply must be [msg_id, reply]")
+            forward = self.forwards.pop(item[0], None)
+            reply = item[1]
+            if forward is not None and isinstance(reply, dict) and (
+                isinstance(reply.get("type"), str)
+            ):
+                self.reply(forward.request, reply)
 
     def _request(self, route: Message, body: Body, *, client: list[Any] | None) -> None:
         """Serve, forward or refuse a client request; `client` ([src, msg_id]) names it, so
@@ -534,15 +579,37 @@ class Raft(Machine):
             request = {k: v for k, v in body.items() if k != "msg_id"}
             msg_id = self.send(self.leader_id, {"type": "forward", "request": request,
                                                 "client": client, "boot": self.boot})
-            self.forwards[msg_id] = Forward(route, self._expires_tick())
+            self.forwards[msg_id] = Forward(route, self._expires_tick(), self.leader_id)
             self._arm_expire()
         else:  # no leader known (or a second hop): it certainly will not happen
             self._answer(route, error(TEMPORARILY_UNAVAILABLE, "no leader known; retry later"))
 
+    def _give_up_forwards(self) -> None:
+        """Answer at once what we relayed to a node we no longer follow (it was killed, cut
+        off or deposed), instead of letting the clients wait out their timeouts: a failover
+        is then over for them when the next leader is, not a request timeout later. A write
+        or cas may still have been logged there and commit later: indefinite (error 13). A
+        read changes nothing, so whether it was served does not matter: error 11. A late
+        forward_ok for one of these finds nothing to relay."""
+        for msg_id, forward in list(self.forwards.items()):
+            if forward.leader == self.leader_id:
+                continue
+            del self.forwards[msg_id]
+            if forward.request["body"].get("type") == "read":
+                self._answer(forward.request, error(
+                    TEMPORARILY_UNAVAILABLE, f"{forward.leader} stopped leading; retry"))
+            else:
+                self._answer(forward.request, error(
+                    CRASH, f"relayed to {forward.leader}, which stopped leading before it "
+                    "answered: it may or may not have been applied"))
+
     def _answer(self, route: Message, body: Body) -> None:
         if route["body"]["type"] == "forward":
-            self.reply(route, {"type": "forward_ok", "reply": body,
-                               "boot": route["body"].get("boot")})
+            msg_id = route["body"].get("msg_id")
+            if _is_int(msg_id):  # without one the follower could not tell what it answers
+                boot = route["body"].get("boot")
+                key = (route["src"], boot if _is_int(boot) else None)
+                self.relayed.setdefault(key, []).append([msg_id, body])
         else:
             self.reply(route, body)
 
