@@ -27,7 +27,7 @@ pytestmark = pytest.mark.cluster
     [
         (["run", "no-such-scenario"], "no-such-scenario"),
         (["run", "scenarios"], "scenarios: is a directory, not a scenario"),
-        (["run", "scenarios/"], "or a .toml file such as scenarios/echo.toml"),
+        (["run", "scenarios/"], "or a .toml file such as scenarios/clock-skew.toml"),
         (["run", "partition-heal", "--bug", "no-such-bug"], "--bug"),
         (["run", "partition-heal", "--nodes", "0"], "--nodes"),
         (["run", "partition-heal", "--workload", "nope"], "--workload"),

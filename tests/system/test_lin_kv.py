@@ -1,22 +1,22 @@
 """Whole lin-kv runs: `chaos run` judges linearizable workloads with the linearizability checker
 (issue 3), and `chaos check RUN_DIR` agrees with it.
 
-There is no built-in lin-kv service yet, so the nodes are third-party Maelstrom programs: a
-forwarding single-leader store that is linearizable (the control: it must pass through the
-partitions), and per-node local maps that are not (the canary: every seed must be caught).
+The nodes here are third-party Maelstrom programs run with --node-cmd (the built-in Raft runs
+through every shipped scenario in test_scenarios.py): a forwarding single-leader store that is
+linearizable (the control: it must pass through the partitions), and per-node local maps that
+are not (the canary: every seed must be caught).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.system.conftest import MAELSTROM_NODES, ROOT, Completed, chaos, read_jsonl
+from tests.system.conftest import MAELSTROM_NODES, Completed, chaos, read_jsonl
 
 pytestmark = pytest.mark.cluster
 
@@ -77,15 +77,3 @@ def test_per_node_local_maps_are_caught(store: Path, seed: int) -> None:
     assert check.returncode == 1, check.explain()
     assert "linearizability: INVALID" in check.stdout
     assert "could not be placed" in check.stdout  # the explanation, not just the verdict
-
-
-def test_lin_kv_without_node_cmd_says_to_pass_one() -> None:
-    argv = [sys.executable, "-m", "chaos", "run", "lin-kv"]
-    proc = subprocess.run(
-        argv, cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "no built-in service implements lin-kv" in lines[0]
-    assert "--node-cmd" in lines[0]
