@@ -28,7 +28,6 @@ so that the harness is never what limits a service.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import shutil
@@ -36,11 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+from runprocs import CpuSamples, role
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 5000.0
@@ -60,34 +59,8 @@ request_timeout_s = 1.0
 """
 
 
-@dataclass
-class CpuSamples:
-    """CPU seconds (user + system) of one role, sampled over the run: (monotonic ns, s)."""
-
-    points: list[tuple[int, float]] = field(default_factory=list)
-
-    def at(self, t_ns: int) -> float:
-        """The CPU time at `t_ns`, linearly interpolated between samples."""
-        pts = self.points
-        if not pts:
-            return 0.0
-        if t_ns <= pts[0][0]:
-            return pts[0][1]
-        for (t0, c0), (t1, c1) in itertools.pairwise(pts):
-            if t0 <= t_ns <= t1:
-                return c0 + (c1 - c0) * (t_ns - t0) / max(1, t1 - t0)
-        return pts[-1][1]
 
 
-def role(proc: psutil.Process, orchestrator_pid: int) -> str:
-    if proc.pid == orchestrator_pid:
-        return "orchestrator"
-    cmdline = proc.cmdline()
-    if "chaos.proxy" in cmdline:
-        return "proxy"
-    if "--id" in cmdline:
-        return cmdline[cmdline.index("--id") + 1]
-    return f"{proc.name()}:{proc.pid}"
 
 
 def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:

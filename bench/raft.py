@@ -37,7 +37,6 @@ and p99 under 2 s.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import shutil
@@ -45,11 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+from runprocs import CpuSamples, role
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 1000.0
@@ -107,34 +107,8 @@ fault = "restart"
 # -- processes and their CPU --------------------------------------------------------------------
 
 
-@dataclass
-class CpuSamples:
-    """CPU seconds (user + system) of one process, sampled over the run: (monotonic ns, s)."""
-
-    points: list[tuple[int, float]] = field(default_factory=list)
-
-    def at(self, t_ns: int) -> float:
-        """The CPU time at `t_ns`, linearly interpolated between samples."""
-        pts = self.points
-        if not pts:
-            return 0.0
-        if t_ns <= pts[0][0]:
-            return pts[0][1]
-        for (t0, c0), (t1, c1) in itertools.pairwise(pts):
-            if t0 <= t_ns <= t1:
-                return c0 + (c1 - c0) * (t_ns - t0) / max(1, t1 - t0)
-        return pts[-1][1]
 
 
-def role_of(proc: psutil.Process, orchestrator_pid: int) -> str:
-    if proc.pid == orchestrator_pid:
-        return "orchestrator"
-    cmdline = proc.cmdline()
-    if "chaos.proxy" in cmdline:
-        return "proxy"
-    if "--id" in cmdline:
-        return cmdline[cmdline.index("--id") + 1]
-    return f"{proc.name()}:{proc.pid}"
 
 
 def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:
@@ -147,7 +121,7 @@ def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:
         return
     for proc in procs:
         try:
-            name = role_of(proc, root.pid)
+            name = role(proc, root.pid)
             t = proc.cpu_times()
         except psutil.Error:
             continue

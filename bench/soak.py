@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from runprocs import role
 
 REPO = Path(__file__).resolve().parents[1]
 CHAOS = str(Path(sys.executable).parent / "chaos")
@@ -75,15 +76,6 @@ class Samples:
         return max((mb for at_s, mb in self.points if at_s <= until_s), default=0.0)
 
 
-def role(proc: psutil.Process, orchestrator_pid: int) -> str:
-    if proc.pid == orchestrator_pid:
-        return "orchestrator"
-    cmdline = proc.cmdline()
-    if "chaos.proxy" in cmdline:
-        return "proxy"
-    if "--id" in cmdline:
-        return cmdline[cmdline.index("--id") + 1]
-    return f"{proc.name()}:{proc.pid}"
 
 
 def sample(orchestrator: psutil.Process, samples: dict[str, Samples], t_s: float) -> None:
