@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from runprocs import CpuSamples, role
+from runprocs import CpuSamples, role, run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 5000.0
@@ -137,24 +136,10 @@ def run_one(
         argv = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "chaos", *args]
     else:
         argv = [sys.executable, "-m", "chaos", *args]
-    load_before = os.getloadavg()
-    samples: dict[str, CpuSamples] = {}
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    root = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        sample(root, samples)
-        if time.monotonic() - started > seconds + HANG_TIMEOUT_S:
-            proc.terminate()
-        time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation
-    out, err = proc.communicate()
-    load_after = os.getloadavg()
-    try:
-        summary = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        sys.exit(f"chaos run printed no summary (exit {proc.returncode}):\n{out}\n{err}")
-    run_dir = Path(summary["run_dir"])
+    run = run_sampled(argv, cwd=REPO, limit_s=seconds + HANG_TIMEOUT_S,
+                      interval_s=interval_s, sample=sample)
+    samples, load_before, load_after, run_dir = (run.samples, run.load_before, run.load_after,
+                                                  run.run_dir)
     figures = analyse(run_dir)
     t0, t1 = figures["window_ns"]
     window_s = max(1e-9, (t1 - t0) / 1e9)
@@ -162,7 +147,7 @@ def run_one(
     cpu = {name: share for name, share in cpu.items() if share >= 0.005}  # not a fork's blink
     return {
         "rate": rate, "concurrency": concurrency, "seconds": seconds, "nodes": nodes,
-        "seed": seed, "exit_code": proc.returncode, "run_dir": str(run_dir),
+        "seed": seed, "exit_code": run.returncode, "run_dir": str(run_dir),
         "load_before": load_before, "load_after": load_after,
         "cpu_share": dict(sorted(cpu.items())), **figures,
     }

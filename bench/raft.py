@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from runprocs import CpuSamples, role
+from runprocs import CpuSamples, role, run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 1000.0
@@ -137,24 +136,9 @@ def run_chaos(scenario: Path, *, rate: float, concurrency: int, seed: int, store
     argv = [sys.executable, "-m", "chaos", "run", str(scenario), "--seed", str(seed),
             "--rate", f"{rate:g}", "--concurrency", str(concurrency), "--store", str(store),
             "--json"]
-    load_before = os.getloadavg()
-    samples: dict[str, CpuSamples] = {}
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    root = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        sample(root, samples)
-        if time.monotonic() - started > planned_s + HANG_TIMEOUT_S:
-            proc.terminate()
-        time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation
-    out, err = proc.communicate()
-    load_after = os.getloadavg()
-    try:
-        summary = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        sys.exit(f"chaos run printed no summary (exit {proc.returncode}):\n{out}\n{err}")
-    return proc.returncode, Path(summary["run_dir"]), samples, load_before, load_after
+    run = run_sampled(argv, cwd=REPO, limit_s=planned_s + HANG_TIMEOUT_S,
+                      interval_s=interval_s, sample=sample)
+    return run.returncode, run.run_dir, run.samples, run.load_before, run.load_after
 
 
 def cpu_in_window(samples: dict[str, CpuSamples], t0_ns: int, t1_ns: int) -> dict[str, float]:

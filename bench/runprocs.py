@@ -6,7 +6,14 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -41,3 +48,37 @@ def role(proc: psutil.Process, orchestrator_pid: int) -> str:
     if "--id" in cmdline:
         return cmdline[cmdline.index("--id") + 1]
     return f"{proc.name()}:{proc.pid}"
+
+
+@dataclass
+class SampledRun:
+    returncode: int
+    run_dir: Path
+    samples: dict[str, CpuSamples]
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+
+def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float,
+                sample: Callable[[psutil.Process, dict[str, CpuSamples]], None]) -> SampledRun:
+    """Run a `chaos run ... --json` command, calling `sample` every `interval_s` while it runs;
+    stop it (SIGTERM) past `limit_s`. Exits with the output when it printed no summary."""
+    load_before = os.getloadavg()
+    samples: dict[str, CpuSamples] = {}
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        sample(root, samples)
+        if time.monotonic() - started > limit_s:
+            proc.terminate()
+        time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation
+    out, err = proc.communicate()
+    load_after = os.getloadavg()
+    try:
+        summary = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        sys.exit(f"chaos run printed no summary (exit {proc.returncode}):\n{out}\n{err}")
+    return SampledRun(proc.returncode, Path(summary["run_dir"]), samples, load_before,
+                      load_after)
