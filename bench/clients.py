@@ -33,12 +33,10 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-from runprocs import CpuSamples, role, run_sampled
+from runprocs import run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 5000.0
@@ -56,25 +54,6 @@ recovery_s = 0
 settle_s = 0
 request_timeout_s = 1.0
 """
-
-
-
-
-
-
-def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:
-    now_ns = time.monotonic_ns()
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
-    for proc in procs:
-        try:
-            name = role(proc, root.pid)
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue
-        samples.setdefault(name, CpuSamples()).points.append((now_ns, t.user + t.system))
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -137,7 +116,7 @@ def run_one(
     else:
         argv = [sys.executable, "-m", "chaos", *args]
     run = run_sampled(argv, cwd=REPO, limit_s=seconds + HANG_TIMEOUT_S,
-                      interval_s=interval_s, sample=sample)
+                      interval_s=interval_s)
     samples, load_before, load_after, run_dir = (run.samples, run.load_before, run.load_after,
                                                   run.run_dir)
     figures = analyse(run_dir)

@@ -42,13 +42,11 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-from runprocs import CpuSamples, role, run_sampled
+from runprocs import CpuSamples, run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 1000.0
@@ -106,28 +104,6 @@ fault = "restart"
 # -- processes and their CPU --------------------------------------------------------------------
 
 
-
-
-
-
-def sample(root: psutil.Process, samples: dict[str, CpuSamples]) -> None:
-    """One CPU sample of the run's processes. A restarted node is a new process under the same
-    name: its CPU time continues from the last sample of the one it replaced."""
-    now_ns = time.monotonic_ns()
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
-    for proc in procs:
-        try:
-            name = role(proc, root.pid)
-            t = proc.cpu_times()
-        except psutil.Error:
-            continue
-        s = samples.setdefault(f"{name}@{proc.pid}", CpuSamples())
-        s.points.append((now_ns, t.user + t.system))
-
-
 def run_chaos(scenario: Path, *, rate: float, concurrency: int, seed: int, store: Path,
               planned_s: float, interval_s: float) -> tuple[int, Path, dict[str, CpuSamples],
                                                            tuple[float, ...], tuple[float, ...]]:
@@ -137,7 +113,7 @@ def run_chaos(scenario: Path, *, rate: float, concurrency: int, seed: int, store
             "--rate", f"{rate:g}", "--concurrency", str(concurrency), "--store", str(store),
             "--json"]
     run = run_sampled(argv, cwd=REPO, limit_s=planned_s + HANG_TIMEOUT_S,
-                      interval_s=interval_s, sample=sample)
+                      interval_s=interval_s, by_pid=True)
     return run.returncode, run.run_dir, run.samples, run.load_before, run.load_after
 
 

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +49,25 @@ def role(proc: psutil.Process, orchestrator_pid: int) -> str:
     return f"{proc.name()}:{proc.pid}"
 
 
+def sample(root: psutil.Process, samples: dict[str, CpuSamples], *,
+           by_pid: bool = False) -> None:
+    """One CPU sample of `root` and its children, by role (`role`); `by_pid` keeps each
+    process apart (`n1@1234`: a restarted node is a new process under the same role)."""
+    now_ns = time.monotonic_ns()
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            name = role(proc, root.pid)
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        key = f"{name}@{proc.pid}" if by_pid else name
+        samples.setdefault(key, CpuSamples()).points.append((now_ns, t.user + t.system))
+
+
 @dataclass
 class SampledRun:
     returncode: int
@@ -60,9 +78,10 @@ class SampledRun:
 
 
 def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float,
-                sample: Callable[[psutil.Process, dict[str, CpuSamples]], None]) -> SampledRun:
-    """Run a `chaos run ... --json` command, calling `sample` every `interval_s` while it runs;
-    stop it (SIGTERM) past `limit_s`. Exits with the output when it printed no summary."""
+                by_pid: bool = False) -> SampledRun:
+    """Run a `chaos run ... --json` command, sampling its CPU (`sample`) every `interval_s`
+    while it runs; stop it (SIGTERM) past `limit_s`. Exits with the output when it printed no
+    summary."""
     load_before = os.getloadavg()
     samples: dict[str, CpuSamples] = {}
     started = time.monotonic()
@@ -70,7 +89,7 @@ def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float
                             text=True)
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
-        sample(root, samples)
+        sample(root, samples, by_pid=by_pid)
         if time.monotonic() - started > limit_s:
             proc.terminate()
         time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation
