@@ -297,8 +297,7 @@ class Run:
         ops = load_jsonl(self.run_dir / "history.jsonl")
         node_logs, log_warnings = load_node_logs(self.run_dir)
         results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
-                        network=self.network, node_logs=node_logs,
-                        end_ns=max((op.time for op in ops), default=None))
+                        network=self.network, node_logs=node_logs)
         if log_warnings:
             results["node_log_warnings"] = log_warnings
         results["network" if self.config.simulate else "proxy"] = self.network

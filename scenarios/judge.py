@@ -51,16 +51,17 @@ def judge(
     node_ids: Iterable[str],
     network: Mapping[str, Any] | None,
     node_logs: Sequence[Mapping[str, Any]] | None = None,
-    end_ns: int | None = None,
 ) -> dict[str, Any]:
     """The workload's checkers, the fault guard and, when the nodes logged Raft roles, election
-    safety, composed into one result."""
+    safety (its last leaderless interval closed at the history's last operation), composed
+    into one result."""
     checked = workload.check(list(ops), node_ids=list(node_ids))
     named = dict(checked["results"])
     if network is not None:  # a run of ours, not an imported history: judge its faults
         named["faults"] = faults_effective(ops, network)
         named["stalls"] = stalls(ops)
     if node_logs and any(r.get("event") == "raft_role" for r in node_logs):
+        end_ns = max((op.time for op in ops), default=None)
         named["election-safety"] = elections(node_logs, end_ns=end_ns)
     return compose(named)
 
@@ -81,8 +82,7 @@ def judge_run(history_path: Path, ops: Sequence[Op], run_info: Mapping[str, Any]
     node_ids = [str(n) for n in run_info.get("nodes") or []]
     node_logs, _ = load_node_logs(run_dir)
     judged = judge(ops, workload=workload, node_ids=node_ids,
-                   network=network_counters(run_dir / "results.json"), node_logs=node_logs,
-                   end_ns=max((op.time for op in ops), default=None))
+                   network=network_counters(run_dir / "results.json"), node_logs=node_logs)
     reason = unfinished_reason(run_info, ops, has_final_ops=bool(workload.final_ops(node_ids)))
     return judged if reason is None else as_unfinished(judged, reason)
 

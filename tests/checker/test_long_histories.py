@@ -110,14 +110,7 @@ def write_broadcast_run(
                      f'"process":{100 + j},"f":"read","value":[{",".join(texts)}],'
                      f'"node":"{node}","final":true}}')
     (run_dir / "history.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run_info = {"scenario": "partition-heal", "workload": "broadcast",
-                "workload_params": {"topology": "grid"}, "nodes": list(NODES), "seed": seed,
-                "exit_code": 0, "reproduce": "synthetic (tests/checker/test_long_histories.py)"}
-    (run_dir / "run.json").write_text(json.dumps(run_info), encoding="utf-8")
-    results = {"valid": True, "results": {},
-               "proxy": {"received": 1000, "delivered": 900, "partitioned": 100, "dropped": 0}}
-    (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
-    return run_dir
+    return write_run_files(run_dir, seed=seed)
 
 
 def write_partition_run(
@@ -191,6 +184,12 @@ def write_partition_run(
             deliver(node, until=operations + 10)
             record("invoke", 100 + j, "read", None, end, node=node, final=True)
             record("ok", 100 + j, "read", held[node], end + 1000, node=node, final=True)
+    return write_run_files(run_dir, seed=seed)
+
+
+
+def write_run_files(run_dir: Path, *, seed: int) -> Path:
+    """The run.json and results.json of a finished synthetic broadcast run in `run_dir`."""
     run_info = {"scenario": "partition-heal", "workload": "broadcast",
                 "workload_params": {"topology": "grid"}, "nodes": list(NODES), "seed": seed,
                 "exit_code": 0, "reproduce": "synthetic (tests/checker/test_long_histories.py)"}

@@ -59,8 +59,7 @@ def simulate_seed(tmp_path: Path, scenario: str, seed: int, *, service: str | No
                       log_dir=run_dir / "nodes")
     ops = load_jsonl(path)
     verdict = judge(ops, workload=wl, node_ids=sc.node_ids, network=result.network,
-                    node_logs=load_node_logs(run_dir)[0],
-                    end_ns=max((op.time for op in ops), default=None))
+                    node_logs=load_node_logs(run_dir)[0])
     return verdict, result
 
 
