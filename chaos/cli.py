@@ -494,6 +494,11 @@ def report(run_dir: Path) -> None:
     print(f"chaos: report written to {path}")
 
 
+# Commands defined in their own modules (issue 9), registered here.
+# (serve)
+# (suite)
+
+
 def main() -> None:
     """The console script: usage errors become one line and exit 2."""
     try:
