@@ -53,6 +53,7 @@ from chaos.watchdog import watch
 from checker.elections import load_node_logs
 from checker.history import load_jsonl
 from checker.result import exit_code
+from checker.results_schema import describe
 from scenarios.judge import judge
 from scenarios.workloads import get_workload
 
@@ -292,8 +293,8 @@ class Run:
 
     def _results(self, error: str | None) -> dict[str, Any]:
         if error is not None:
-            return {"valid": "unknown", "harness_error": error, "results": {},
-                    "counts": self.counts}
+            return describe({"valid": "unknown", "harness_error": error, "results": {},
+                             "counts": self.counts}, run_info=self.run_info(), ops=())
         ops = load_jsonl(self.run_dir / "history.jsonl")
         node_logs, log_warnings = load_node_logs(self.run_dir)
         results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
@@ -302,7 +303,7 @@ class Run:
             results["node_log_warnings"] = log_warnings
         results["network" if self.config.simulate else "proxy"] = self.network
         results["counts"] = self.counts
-        return results
+        return describe(results, run_info=self.run_info(), ops=ops)
 
     def _write_report(self) -> None:
         """The page is a view of the files: a failure to write it is the store's (exit 4),

@@ -33,7 +33,7 @@ that closing operation's completion, with the messages the window cost (`WINDOW_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,3 +145,79 @@ def heals(f: str, value: Any = None) -> frozenset[str]:
         return frozenset({CLOCK})
     kind = FAULTS.get(f)
     return kind.heals if kind is not None else frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FaultWindow:
+    """One fault as a span of the history: from its `ok` (`start_ns`) until the `ok` of the
+    operation that heals what it broke (`end_ns`, None if nothing did), with its name `f`, what
+    it hit (`value`) and a label for people, e.g. `partition majority-minority n1,n2`."""
+
+    start_ns: int
+    end_ns: int | None
+    label: str
+    f: str = ""
+    value: Any = None
+
+
+def fault_label(f: str, value: Any) -> str:
+    """`f` with its shape, nodes, target or clock mode, as a page or a table shows a fault."""
+    v = value if isinstance(value, Mapping) else {}
+    parts = [f]
+    for key in ("shape", "mode"):
+        if v.get(key):
+            parts.append(str(v[key]))
+    if v.get("nodes"):
+        parts.append(",".join(map(str, v["nodes"])))
+    elif isinstance(v.get("grudge"), Mapping) and v["grudge"]:
+        parts.append(" | ".join(",".join(side) for side in _sides(v["grudge"])))
+    elif v.get("target") is not None:
+        parts.append(str(v["target"]))
+    return " ".join(parts)
+
+
+def _sides(grudge: Mapping[str, Any]) -> list[list[str]]:
+    """The groups of nodes a grudge (node -> the nodes it hears nothing from) leaves talking:
+    the connected components of the links it leaves in both directions."""
+    nodes = sorted({str(n) for n in grudge} | {str(m) for ms in grudge.values() for m in ms})
+    cut = {(str(a), str(b)) for a, ms in grudge.items() for b in ms}
+    sides: list[list[str]] = []
+    seen: set[str] = set()
+    for start in nodes:
+        if start in seen:
+            continue
+        side, todo = [], [start]
+        seen.add(start)
+        while todo:
+            a = todo.pop()
+            side.append(a)
+            for b in nodes:
+                if b not in seen and (a, b) not in cut and (b, a) not in cut:
+                    seen.add(b)
+                    todo.append(b)
+        sides.append(sorted(side))
+    return sides
+
+
+def fault_windows(ops: Iterable[Any]) -> list[FaultWindow]:
+    """The fault windows of a history (any iterable of `checker.history.Op`), in order of
+    their start: each `ok` nemesis operation that breaks a condition opens one, and the next
+    `ok` operation that heals that condition closes every window open on it (a network heal
+    ends partitions and link faults, a restart kills and stops, the final heal all). Failed
+    faults (`fail`: they did not happen) open nothing."""
+    windows: list[FaultWindow] = []
+    open_: dict[str, list[tuple[int, str, Any]]] = {}
+    for op in ops:
+        if op.process != "nemesis" or op.type != "ok":
+            continue
+        for condition in sorted(heals(op.f, op.value)):
+            for start, f, value in open_.pop(condition, []):
+                windows.append(FaultWindow(start, op.time, fault_label(f, value), f, value))
+        broken = breaks(op.f, op.value)
+        if broken is not None:
+            open_.setdefault(broken, []).append((op.time, op.f, op.value))
+    for bands in open_.values():
+        windows.extend(FaultWindow(start, None, fault_label(f, value), f, value)
+                       for start, f, value in bands)
+    windows.sort(key=lambda w: w.start_ns)
+    return windows

@@ -31,17 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checker.fault_kinds import FaultWindow, fault_windows
 from checker.history import Op
 
-
-@dataclass(frozen=True, slots=True)
-class FaultWindow:
-    """One fault on the page: from its `ok` (`start_ns`) until the `ok` heal of what it broke
-    (`end_ns`, None if never healed), with a label such as `partition majority-minority n1,n2`."""
-
-    start_ns: int
-    end_ns: int | None
-    label: str
+__all__ = [
+    "FaultWindow",
+    "SectionContext",
+    "SectionRenderer",
+    "discover",
+    "fault_windows",
+    "renderer_for",
+    "section",
+]
 
 
 @dataclass(frozen=True)
