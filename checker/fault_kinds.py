@@ -173,7 +173,26 @@ def fault_label(f: str, value: Any) -> str:
         parts.append(" | ".join(",".join(side) for side in _sides(v["grudge"])))
     elif v.get("target") is not None:
         parts.append(str(v["target"]))
+    for link in v.get("faults") or ():  # a link fault's rules
+        if isinstance(link, Mapping):
+            parts.append(_link_label(link))
     return " ".join(parts)
+
+
+_LINK_WORDS = {"drop_probability": "drop", "duplicate_probability": "dup",
+               "reorder_probability": "reorder"}
+
+
+def _link_label(link: Mapping[str, Any]) -> str:
+    """`n1->*: drop 0.3 dup 0.29 delay exponential` for one rule of a link fault."""
+    words = [f"{link.get('src', '*')}->{link.get('dest', '*')}:"]
+    for key, word in _LINK_WORDS.items():
+        if link.get(key):
+            words.append(f"{word} {link[key]}")
+    delay = link.get("delay")
+    if isinstance(delay, Mapping):
+        words.append("delay " + " ".join(f"{k} {v}" for k, v in delay.items()))
+    return " ".join(words)
 
 
 def _sides(grudge: Mapping[str, Any]) -> list[list[str]]:

@@ -89,3 +89,11 @@ def test_describe_versions_the_file_and_repeats_the_run_parameters() -> None:
                                      "value": {"shape": "halves", "nodes": ["n1"]},
                                      "start_s": 1.0, "end_s": None}]
     json.dumps(out)  # all of it JSON
+
+
+def test_a_link_fault_is_labelled_by_its_rules() -> None:
+    value = {"faults": [{"src": "*", "dest": "*", "drop_probability": 0.3},
+                        {"src": "n1", "dest": "n2", "delay": {"distribution": "constant",
+                                                              "ms": 50}}]}
+    assert fault_label("link", value) == (
+        "link *->*: drop 0.3 n1->n2: delay distribution constant ms 50")
