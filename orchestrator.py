@@ -97,15 +97,19 @@ class Run:
         self.network: dict[str, Any] = {}  # the proxy's (or simulated network's) counters
         self.counts: dict[str, int] = {}
         self.phase = "starting"
+        self.ends_at_ns: int | None = None  # the timeline's planned end, once it has started
         self.workload = get_workload(config.workload, **dict(config.scenario.workload_params))
 
     def statistics(self) -> RunStatistics:
-        """A frozen snapshot for the status line."""
+        """A frozen snapshot for the live view (`chaos.status`)."""
         counts = self.recorder.counts if self.recorder is not None else self.counts
         active = self.nemesis.active if self.nemesis is not None else {}
-        return RunStatistics(phase=self.phase,
-                             elapsed_s=(time.monotonic_ns() - self.epoch_ns) / 1e9,
-                             counts=dict(counts), active_faults=dict(active))
+        now_ns = time.monotonic_ns()
+        remaining_s = (None if self.ends_at_ns is None
+                       else max(0.0, (self.ends_at_ns - now_ns) / 1e9))
+        return RunStatistics(phase=self.phase, elapsed_s=(now_ns - self.epoch_ns) / 1e9,
+                             counts=dict(counts), active_faults=dict(active),
+                             remaining_s=remaining_s)
 
     # -- run.json ----------------------------------------------------------------------------
 
@@ -205,6 +209,8 @@ class Run:
             stopping = False
             start = trio.current_time()
             fault_end = start + sc.warmup_s + sc.time_limit_s
+            planned_s = sc.warmup_s + sc.time_limit_s + sc.recovery_s + sc.settle_s
+            self.ends_at_ns = time.monotonic_ns() + int(planned_s * 1e9)
             client_ids = ClientIds()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(functools.partial(watch, self.recorder))  # stalls, recorded

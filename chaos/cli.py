@@ -341,21 +341,19 @@ def internal_error(e: BaseException) -> str:
 
 
 def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
+    """The run's summary on stdout (`chaos.status.write_summary`): tables on a terminal, the
+    plain lines otherwise, with the completions by operation counted from the history."""
+    from chaos.status import RunSummary, read_counts_by_f, write_summary
     from checker.result import brief
 
-    counts = summary["counts"]
-    print(f"chaos: {counts.get('ok', 0)} ok, {counts.get('fail', 0)} fail, "
-          f"{counts.get('info', 0)} info")
-    for name, r in results.get("results", {}).items():
-        details = brief(r)
-        print(f"  {name:<14} {_verdict(r.get('valid'))}" + (f"  {details}" if details else ""))
-    print(f"chaos: verdict {_verdict(summary['valid'])} (exit {summary['exit_code']})")
-    print(f"chaos: run directory {summary['run_dir']}")
-    print(f"chaos: reproduce with: {summary['reproduce']}")
-
-
-def _verdict(valid: Any) -> str:
-    return {True: "valid", False: "INVALID"}.get(valid, "unknown")
+    run_dir = Path(summary["run_dir"])
+    write_summary(RunSummary(
+        valid=summary["valid"], exit_code=summary["exit_code"], run_dir=str(run_dir),
+        reproduce=summary["reproduce"], counts=summary["counts"],
+        counts_by_f=read_counts_by_f(run_dir / "history.jsonl"),
+        checkers=tuple((name, r.get("valid"), brief(r))
+                       for name, r in results.get("results", {}).items()),
+    ), sys.stdout)
 
 
 @cli.command("list")
@@ -495,8 +493,8 @@ def report(run_dir: Path) -> None:
 
 
 # Commands defined in their own modules (issue 9), registered here.
-# (serve)
-# (suite)
+from chaos.serve import serve_command  # noqa: E402, I001 (light: its server loads on use)
+cli.add_command(serve_command, name="serve")
 
 
 def main() -> None:
