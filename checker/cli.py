@@ -11,6 +11,14 @@ A run directory (or a history beside its `run.json`) checked with neither `--mod
 `--init` is judged exactly as `chaos run` judged it: by its workload's checkers (set-full for
 broadcast, linearizability per key for lin-kv, ...), composed into one verdict.
 
+`--model counter` and `--model set-full` judge any history (ours, or one recorded by Jepsen,
+EDN or JSON) with those checkers instead of linearizability, as elle-cli's models of the same
+names do: `checker.counter` (every read between the acknowledged adds completed before it began
+and every add that might have happened by its end, decrements counted the other way; final
+reads, `:final? true`, also agree and lie in the final window) and `checker.setfull` (`:add`
+of an element, `:read` of the whole set). Both take `:f :add` and `:f :read`; `--init` does
+not apply to them. Without reads the verdict is unknown (elle-cli says valid).
+
 Otherwise the history is checked for linearizability against a model, chosen, first match
 wins: `--model` (one of `checker.models.MODEL_NAMES`); the format's own (Porcupine's etcd logs
 are a cas-register starting at nil, its kv logs a kv store of strings starting empty); the
@@ -81,10 +89,27 @@ class _RegistryChoice(click.Choice):
         return tuple(self._load())
 
 
+# Models that are checkers of their own rather than sequential specifications for the
+# linearizability search (module docstring): elle-cli's names, `:f :add` and `:f :read`.
+HISTORY_MODELS = ("counter", "set-full")
+
+
 def _model_names() -> Sequence[str]:
     from checker.models import MODEL_NAMES
 
-    return MODEL_NAMES
+    return (*MODEL_NAMES, *(m for m in HISTORY_MODELS if m not in MODEL_NAMES))
+
+
+def judge_history_model(name: str, ops: list[Any]) -> dict[str, Any]:
+    """Judge `ops` with the checker a history model names (`HISTORY_MODELS`)."""
+    if name == "counter":
+        from checker.counter import counter
+
+        return counter(ops, add_f="add", read_f="read")
+    assert name == "set-full", name
+    from checker.setfull import set_full
+
+    return set_full(ops, add_f="add", read_f="read")
 
 
 def _format_names() -> Sequence[str]:
@@ -227,6 +252,13 @@ def _check_loaded(
         and init_text is None
     ):
         return judge_as_run(path, loaded.ops, info, judge_run)
+    if model_name in HISTORY_MODELS:
+        if init_text is not None:
+            raise UsageProblem(f"--init does not apply to --model {model_name}; leave it out")
+        try:
+            return judge_history_model(model_name, loaded.ops)
+        except HistoryError as e:
+            raise UsageProblem(f"{path}: {e}") from None
     name = model_name or loaded.default_model or workload_model(path, info, model_for_workload)
     if not loaded.ops:
         from checker.result import UNKNOWN, result
@@ -268,7 +300,8 @@ def make_check_command(
         "model_name",
         type=_RegistryChoice(_model_names),
         default=None,
-        help="Sequential model (default: from the format or the run's workload).",
+        help="Sequential model (default: from the format or the run's workload), or "
+        "counter / set-full to judge with those checkers, as elle-cli does.",
     )
     @click.option(
         "--format",
@@ -370,7 +403,14 @@ def _line(arg: str, res: dict[str, Any]) -> str:
                 lines.extend("    " + line for line in render(sub).split("\n")[1:])
         return "\n".join(lines)
 
-    text = render(res).split("\n")
     word = {True: "valid  ", False: "INVALID"}.get(res["valid"], "unknown")
+    if res.get("checker") not in (None, "linearizability"):  # --model counter / set-full
+        details = brief(res)
+        lines = [f"{word} {arg} ({res['checker']}" + (f": {details})" if details else ")")]
+        lines.extend(f"  {v['text']}" for v in res.get("violations", ())[:3])
+        if res.get("lost"):
+            lines.append(f"  lost: {res['lost'][:10]}")
+        return "\n".join(lines)
+    text = render(res).split("\n")
     rest = text[0].split(" (", 1)[1] if " (" in text[0] else ""
     return "\n".join([f"{word} {arg} ({rest}", *text[1:]])
