@@ -495,6 +495,8 @@ def report(run_dir: Path) -> None:
 # Commands defined in their own modules (issue 9), registered here.
 from chaos.serve import serve_command  # noqa: E402, I001 (light: its server loads on use)
 cli.add_command(serve_command, name="serve")
+from chaos.suite import suite_command  # noqa: E402, I001 (light: runs load on use)
+cli.add_command(suite_command, name="suite")
 
 
 def main() -> None:
