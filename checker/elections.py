@@ -37,6 +37,12 @@ leader that clients cannot reach still counts. `end_ns` closes the last interval
 the time of the last record). Zero-length intervals (a leader lost and another elected in the
 same nanosecond) are not counted.
 
+Each listed election says until when its leader led (`until_ms`: when it logged another role
+or a higher term, began a new life, or any node logged a higher term, as above; the end of
+the run if none did), and so does each leader of a two-leader term; `leaderless_intervals`
+lists when the cluster was leaderless (`start_ms`, `end_ms`), so a report can draw a lane per
+node with its terms as leader and the leaderless time shaded.
+
 Lists in the result are bounded (`ELECTIONS_MAX` elections, `LIST_LIMIT` of anything else);
 every count is exact. Records that cannot be judged (not a JSON object, a `raft_role` or
 `init` without an integer `time` or a node, a `raft_role` with a bad role, term or leader)
@@ -111,7 +117,12 @@ class _Judge:
     leaderless_since_ns: int | None = None
     leaderless_ns: int = 0
     leaderless_intervals: int = 0
+    leaderless_listed: list[dict[str, float]] = field(default_factory=list)
     longest: tuple[int, int] | None = None
+    # node -> (term, index in `elections` or -1): the leadership it holds now, until it ends
+    leading_now: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # (node, term) -> when that node's first leadership of that term ended
+    until_ns: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.leaderless_since_ns = self.start_ns
@@ -121,6 +132,7 @@ class _Judge:
         if e.kind == INIT:
             node.leading = None
             node.term = None
+            self._end_leaderships(e.time_ns)
             self._sync(e.time_ns)
             return
         self._check_term(node, e)
@@ -128,11 +140,13 @@ class _Judge:
         if node.leading is not None and (e.role != LEADER or e.term != node.leading):
             node.leading = None
         self.term_max = max(self.term_max, e.term)
+        self._end_leaderships(e.time_ns)
         self._sync(e.time_ns)
         # Then what begins.
         if e.role == LEADER and node.leading != e.term:
             node.leading = e.term
             self._elected(e)
+            self._end_leaderships(e.time_ns)  # elected in a superseded term: over at once
             self._sync(e.time_ns)
 
     def _check_term(self, node: _Node, e: _Event) -> None:
@@ -147,10 +161,26 @@ class _Judge:
         node.term = e.term
         node.term_max = max(node.term_max, e.term)
 
+    def _end_leaderships(self, time_ns: int) -> None:
+        """End the leaderships that stopped: the node no longer leads that term, or a higher
+        term was logged (module docstring)."""
+        for name, (term, listed) in list(self.leading_now.items()):
+            if self.nodes[name].leading == term and term >= self.term_max:
+                continue
+            del self.leading_now[name]
+            self._until(name, term, listed, time_ns)
+
+    def _until(self, name: str, term: int, listed: int, time_ns: int) -> None:
+        self.until_ns.setdefault((name, term), time_ns)
+        if listed >= 0:
+            self.elections[listed]["until_ms"] = _ms(time_ns)
+
     def _elected(self, e: _Event) -> None:
         self.elections_count += 1
         self.leaders.add(e.node)
-        if len(self.elections) < ELECTIONS_MAX:
+        listed = len(self.elections) if len(self.elections) < ELECTIONS_MAX else -1
+        self.leading_now[e.node] = (e.term, listed)
+        if listed >= 0:
             since = self.leaderless_since_ns
             self.elections.append({
                 "term": e.term, "leader": e.node, "at_ms": _ms(e.time_ns),
@@ -158,6 +188,7 @@ class _Judge:
                 "after_leaderless_ms": None if since is None else _ms(e.time_ns - since),
                 # A higher term was logged before this node became leader of its term.
                 "stale": e.term < self.term_max,
+                "until_ms": None,  # set when the leadership ends (at the latest, by finish)
             })
         term_leaders = self.leaders_by_term.setdefault(e.term, [])
         if all(n != e.node for n, _ in term_leaders):
@@ -178,9 +209,12 @@ class _Judge:
             self.leaderless_since_ns = time_ns
 
     def finish(self) -> None:
-        """Close the last leaderless interval at `end_ns`."""
+        """Close the last leaderless interval, and every leadership still held, at `end_ns`."""
         if self.leaderless_since_ns is not None:
             self._close(self.leaderless_since_ns, self.end_ns)
+        for name, (term, listed) in self.leading_now.items():
+            self._until(name, term, listed, self.end_ns)
+        self.leading_now.clear()
 
     def _close(self, start_ns: int, end_ns: int) -> None:
         end_ns = min(end_ns, self.end_ns)
@@ -188,6 +222,8 @@ class _Judge:
             return
         self.leaderless_ns += end_ns - start_ns
         self.leaderless_intervals += 1
+        if len(self.leaderless_listed) < ELECTIONS_MAX:
+            self.leaderless_listed.append({"start_ms": _ms(start_ns), "end_ms": _ms(end_ns)})
         if self.longest is None or end_ns - start_ns > self.longest[1] - self.longest[0]:
             self.longest = (start_ns, end_ns)
 
@@ -249,7 +285,8 @@ def _details(judge: _Judge, *, end_ns: int, role_count: int) -> dict[str, Any]:
     return {
         "two_leader_terms_count": len(judge.two_leader_terms),
         "two_leader_terms": [
-            {"term": term, "leaders": [{"node": n, "at_ms": _ms(t)}
+            {"term": term, "leaders": [{"node": n, "at_ms": _ms(t),
+                                        "until_ms": _until_ms(judge, n, term)}
                                        for n, t in judge.leaders_by_term[term][:LIST_LIMIT]]}
             for term in judge.two_leader_terms[:LIST_LIMIT]
         ],
@@ -264,14 +301,21 @@ def _details(judge: _Judge, *, end_ns: int, role_count: int) -> dict[str, Any]:
         "leaders": sorted(judge.leaders)[:LIST_LIMIT],
         "leaderless_ms": _ms(judge.leaderless_ns),
         "leaderless_interval_count": judge.leaderless_intervals,
+        "leaderless_intervals": judge.leaderless_listed,  # the first ELECTIONS_MAX
         "leaderless_longest": None if longest is None else {
             "start_ms": _ms(longest[0]), "end_ms": _ms(longest[1]),
             "duration_ms": _ms(longest[1] - longest[0])},
         "raft_role_count": role_count,
         "node_count": len(judge.nodes),
+        "nodes": sorted(judge.nodes)[:LIST_LIMIT],  # every node that logged a role or an init
         "start_ms": _ms(judge.start_ns),
         "end_ms": _ms(end_ns),
     }
+
+
+def _until_ms(judge: _Judge, node: str, term: int) -> float | None:
+    until = judge.until_ns.get((node, term))
+    return None if until is None else _ms(until)
 
 
 def _event(record: Mapping[str, Any], position: int) -> tuple[_Event | None, str | None]:

@@ -14,11 +14,22 @@ a JSON-able dict:
   its own, found by delta debugging (remove chunks, then single operations, while the rest still
   fails); `minimal` says whether the search for it finished within its budget (if not, the set
   is smaller than the history but maybe not 1-minimal).
+- `preceding`: the last few operations that changed the state and had completed before `op`
+  was invoked (latest first): real time puts them before it in every linearization, so they
+  are what the state had to go through. `enablers`: a few operations after which `op` would
+  have fitted (the writes of the value a read saw), latest invoked first: where what it needed
+  came from, and what real time then made impossible.
 - `text`: all of that as a few readable lines; `render(result)` prints a whole result.
 
+Every operation is `checker.search.op_json`'s dict, with its invocation and completion times.
+A result must stay small however long the history, so the lists are bounded: the last
+`PREFIX_MAX` steps of the longest prefix (`longest_prefix_count` counts them all), at most
+`STATES_MAX` possible states (`possible_states_count`) and `MINIMAL_MAX` operations of the
+smallest set (`minimal_ops_count`).
+
 Explanations cost extra searches, so they are bounded by `time_limit_s` and degrade (fewer
-fields, `complete: false`) rather than run long. They do not yet show a timeline picture; the
-HTML report draws one from these fields.
+fields, `complete: false`) rather than run long. The HTML report draws the failing key's
+timeline from these fields (`checker.views.linearizability`).
 """
 
 from __future__ import annotations
@@ -30,6 +41,13 @@ from checker.models import IMPOSSIBLE, Model, show
 from checker.search import Entry, Outcome, dfs_steps, frontier_search, op_json, run, show_key
 
 _SHOWN_PREFIX_OPS = 8
+_SHOWN_MINIMAL_OPS = 20
+PREFIX_MAX = 200  # steps of the longest prefix kept in a result: its end, next to the failure
+STATES_MAX = 50  # possible states listed
+MINIMAL_MAX = 200  # operations of the smallest failing set listed (a cut-short one may be big)
+PRECEDING_MAX = 3
+ENABLERS_MAX = 5
+_ENABLER_STATES_MAX = 64  # states tried when looking for enablers
 
 
 def explain_failure(
@@ -53,18 +71,69 @@ def explain_failure(
     x = found.failed
     failure["op"] = op_json(x)
     failure["needed"] = model.needs(x.call)
-    failure["possible_states"] = [model.describe_state(s) for s in found.states_seen]
+    failure["possible_states"] = [
+        model.describe_state(s) for s in found.states_seen[:STATES_MAX]
+    ]
+    failure["possible_states_count"] = len(found.states_seen)
     failure["longest_prefix"] = [
         {**(op_json(e) or {}), "state_after": model.describe_state(state)}
-        for e, state in found.witness
+        for e, state in found.witness[-PREFIX_MAX:]
     ]
+    failure["longest_prefix_count"] = len(found.witness)
     relevant = [e for e in entries if e.call_pos < (x.return_pos or 0)]
+    failure["preceding"] = [op_json(e) for e in preceding(relevant, model, x)]
+    states = [model.initial_state(), *found.states_seen, *(s for _, s in found.witness)]
+    failure["enablers"] = [
+        op_json(e) for e in enablers(relevant, model, x, states, deadline=deadline)
+    ]
     minimal, is_minimal = minimise(relevant, model, deadline=deadline, keep=x)
-    failure["minimal_ops"] = [op_json(e) for e in sorted(minimal, key=lambda e: e.call_pos)]
+    ordered = sorted(minimal, key=lambda e: e.call_pos)
+    failure["minimal_ops"] = [op_json(e) for e in ordered[:MINIMAL_MAX]]
+    failure["minimal_ops_count"] = len(ordered)
     failure["minimal"] = is_minimal
     failure["complete"] = is_minimal
     failure["text"] = _text(failure, key)
     return failure
+
+
+def preceding(entries: list[Entry], model: Model, x: Entry) -> list[Entry]:
+    """The last `PRECEDING_MAX` definite operations that change the state and returned before
+    `x` was invoked, latest return first: every linearization places them before `x`."""
+    before = [
+        e for e in entries
+        if e.return_pos is not None and e.return_pos < x.call_pos and not model.is_observer(e.call)
+    ]  # fmt: skip
+    before.sort(key=lambda e: e.return_pos or 0, reverse=True)
+    return before[:PRECEDING_MAX]
+
+
+def enablers(
+    entries: list[Entry], model: Model, x: Entry, states: list[Any], *, deadline: float
+) -> list[Entry]:
+    """Up to `ENABLERS_MAX` operations (latest invoked first) that take one of `states` to a
+    state `x` fits: for a read, the writes of the value it saw. Only the states given are
+    tried (the ones the search met), so a cas whose compare never matched them is missed;
+    past `deadline` it answers what it found so far."""
+    tried: list[Any] = []
+    for s in states:
+        if s not in tried:
+            tried.append(s)
+        if len(tried) >= _ENABLER_STATES_MAX:
+            break
+    found: list[Entry] = []
+    for n, e in enumerate(sorted(entries, key=lambda e: e.call_pos, reverse=True)):
+        if not n % 256 and time.monotonic() > deadline:
+            break
+        if e is x or model.is_observer(e.call):
+            continue
+        for s in tried:
+            after = model.step(s, e.call)
+            if after is not IMPOSSIBLE and model.step(after, x.call) is not IMPOSSIBLE:
+                found.append(e)
+                break
+        if len(found) >= ENABLERS_MAX:
+            break
+    return found
 
 
 def _is_invalid(entries: list[Entry], model: Model, deadline: float) -> bool:
@@ -170,18 +239,22 @@ def _text(failure: dict[str, Any], key: Any) -> str:
         f"{', '.join(states) if states else 'nothing'}."
     ]
     prefix = failure["longest_prefix"]
+    prefix_count = failure.get("longest_prefix_count", len(prefix))
     lines.append(
-        f"Longest linearizable prefix: {len(prefix)} operations" + (", ending:" if prefix else ".")
+        f"Longest linearizable prefix: {prefix_count} operations" + (", ending:" if prefix else ".")
     )
     for step in prefix[-_SHOWN_PREFIX_OPS:]:
         lines.append(f"  {describe_op(step)}  => {step['state_after']}")
     minimal = failure["minimal_ops"]
+    minimal_count = failure.get("minimal_ops_count", len(minimal))
     qualifier = "smallest" if failure["minimal"] else "a smaller (search cut short)"
     lines.append(
-        f"{qualifier.capitalize()} set that cannot be linearized: {len(minimal)} operations:"
+        f"{qualifier.capitalize()} set that cannot be linearized: {minimal_count} operations:"
     )
-    for op in minimal:
+    for op in minimal[:_SHOWN_MINIMAL_OPS]:
         lines.append(f"  {describe_op(op)}")
+    if minimal_count > _SHOWN_MINIMAL_OPS:
+        lines.append(f"  ... and {minimal_count - _SHOWN_MINIMAL_OPS} more (results.json)")
     return "\n".join(lines)
 
 

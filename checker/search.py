@@ -541,4 +541,8 @@ def op_json(e: Entry | None) -> dict[str, Any] | None:
         "type": "info" if comp is None else comp.type,
         "result": None if comp is None else comp.value,
         "completion_index": None if comp is None else comp.index,
+        # When it was invoked and completed (ns since the run started, as the history says):
+        # what a report needs to draw the operation and say when it happened.
+        "time_ns": e.invoke.time,
+        "completion_time_ns": None if comp is None else comp.time,
     }

@@ -23,6 +23,15 @@ For each element:
 - **unexpected**: read, but never added: invalid. **failed but read**: its add was `fail`
   (definitely did not happen) yet a read saw it: invalid.
 
+Each listed lost element is described in `lost_details` (for a report to show why it counts
+as lost): when it became known (`known_ms`) and by what (`known_by`: the `ok` add, or the first
+read that saw it; `known_index`, `process`, `node`), the final reads that lack it
+(`missing_from_final`: node, invocation time and index, at most `FINAL_READS_LISTED`), the
+latest read that lacked it (`latest_missing`), and the latest read that saw it (`last_seen`,
+None if none did). `final_reads` lists the final reads that completed (node, invocation
+time, index; at most `FINAL_READS_LISTED`), each with how many lost elements it lacks
+(`lacks_count`).
+
 Valid is false if anything is lost, unexpected, or failed-but-read (or stale when
 `linearizable`); unknown when no read succeeded or no element was known (stable + lost is zero:
 nothing was judged); true otherwise. Duplicates within one read are counted, not judged (a set
@@ -98,6 +107,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left, insort
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress, filterfalse, islice, repeat
@@ -109,6 +119,7 @@ from checker.result import UNKNOWN, Validity, result
 
 QUANTILES = (0.0, 0.5, 0.95, 0.99, 1.0)
 LIST_LIMIT = 100  # elements listed per category in a result; the counts are always exact
+FINAL_READS_LISTED = 16  # final reads listed per lost element as lacking it
 HEADLINE = (
     "lost_count",
     "unexpected_count",
@@ -150,6 +161,8 @@ def set_full(
         is_final = bool(inv.extra.get("final") or op.extra.get("final"))
         judged.read_count += 1
         judged.final_read_count += is_final
+        if is_final and len(judged.final_reads) < FINAL_READS_LISTED:
+            judged.final_reads.append(invoke_pos)
         judged.last_read_pos = max(judged.last_read_pos, invoke_pos)
         if isinstance(op.value, list):
             judged.read_list(op.value, invoke_pos, inv.time, pos, op.time, is_final)
@@ -196,6 +209,12 @@ def set_full(
     lost_latencies_ms = [
         _ms(history[last_seen[e]].time + 1 - known[e][1] if e in last_seen else 0) for e in lost
     ]
+    lost_listed = _listed(lost)
+    lost_details = [_lost_detail(judged, e, last_seen.get(e)) for e in lost_listed]
+    lacking = Counter(chain.from_iterable(judged.missing_from_final.values()))
+    final_reads = [
+        {**_read_at(history, pos), "lacks_count": lacking[pos]} for pos in judged.final_reads
+    ]
 
     # Only reads make an element known without an ok add, so every such element was read.
     unexpected = [e for e in known if e not in judged.attempted]
@@ -217,9 +236,11 @@ def set_full(
         known_count=len(known),
         read_count=judged.read_count,
         final_read_count=judged.final_read_count,
+        final_reads=final_reads,
         stable_count=len(stable),
         lost_count=len(lost),
-        lost=_listed(lost),
+        lost=lost_listed,
+        lost_details=lost_details,
         stale_count=len(stale),
         stale=_listed(stale),
         never_read_count=len(never_read),
@@ -348,12 +369,14 @@ class _Pass:
         self.known_ints: list[int] = []  # the integers of `known`, sorted (for ranges)
         self.known_other: list[Hashable] = []  # the rest of `known`
         self.missing_from: dict[Hashable, tuple[int, int]] = {}  # latest observing read lacking
-        self.missing_from_final: set[Hashable] = set()
+        # element -> the invoke positions of final reads lacking it (the first few)
+        self.missing_from_final: dict[Hashable, list[int]] = {}
         self.seen_early: set[Hashable] = set()  # seen by a read invoked before it was known
         self.reads: list[_Read] = []  # the reads judged one by one
         self.chains: list[_Chain] = []  # those with a running set: they track what they lack
         self.read_count = 0
         self.final_read_count = 0
+        self.final_reads: list[int] = []  # invoke positions of the first few final reads
         self.last_read_pos = -1  # the latest invocation of any read
         self.duplicated_count = 0
 
@@ -379,7 +402,9 @@ class _Pass:
         if self.missing_from.get(element, (-1, 0))[0] < invoke_pos:
             self.missing_from[element] = (invoke_pos, invoke_time)
         if is_final:
-            self.missing_from_final.add(element)
+            where = self.missing_from_final.setdefault(element, [])
+            if len(where) < FINAL_READS_LISTED:
+                where.append(invoke_pos)
 
     def add_completed(self, element: Hashable, op: Op, pos: int) -> None:
         if op.type == "ok":
@@ -475,6 +500,44 @@ class _Pass:
         for node in self.chains:
             for element, first in node.tracked.items():
                 self.missed_by(node, element, first)
+
+
+def _lost_detail(judged: _Pass, element: Hashable, last_seen_pos: int | None) -> dict[str, Any]:
+    """What a report shows of one lost element (module docstring): from a few positions."""
+    history = judged.history
+    known_pos, known_time = judged.known[element]
+    done = history[known_pos]
+    missed = judged.missing_from.get(element)
+    return {
+        "element": element,
+        "known_ms": _ms(known_time),
+        "known_by": done.f,
+        "known_index": done.index,
+        "process": done.process,
+        "node": done.node if done.node is not None else _invoke_node(history, known_pos),
+        "missing_from_final": [
+            _read_at(history, pos) for pos in judged.missing_from_final.get(element, ())
+        ],
+        "latest_missing": None if missed is None else _read_at(history, missed[0]),
+        "last_seen": None if last_seen_pos is None else _read_at(history, last_seen_pos),
+    }
+
+
+def _read_at(history: Sequence[Op], invoke_pos: int) -> dict[str, Any]:
+    op = history[invoke_pos]
+    return {"node": op.node, "at_ms": _ms(op.time), "index": op.index,
+            "final": bool(op.extra.get("final"))}
+
+
+def _invoke_node(history: Sequence[Op], completion_pos: int) -> str | None:
+    """The node of the invocation that `history[completion_pos]` completes (the nearest
+    earlier invoke of its process: a process has one operation outstanding)."""
+    process = history[completion_pos].process
+    for pos in range(completion_pos - 1, max(-1, completion_pos - 100_000), -1):
+        op = history[pos]
+        if op.process == process and op.type == "invoke":
+            return op.node
+    return None
 
 
 def _last_seen(reads: list[_Read], elements: Iterable[Hashable]) -> dict[Hashable, int]:

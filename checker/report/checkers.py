@@ -113,10 +113,8 @@ def checker_sections(
 
 def message_diagram(ctx: SectionContext) -> tuple[Markup | None, str | None]:
     """The message diagram's markup, or why there is none."""
-    try:
-        from checker.views.messages import message_diagram as draw
-    except ImportError:
-        return None, "message diagram not available"
+    from checker.views.messages import message_diagram as draw
+
     try:
         fragment = draw(ctx)
         if not isinstance(fragment, str):

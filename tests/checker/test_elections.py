@@ -53,14 +53,22 @@ def test_a_valid_history_reports_every_election_and_the_leaderless_time() -> Non
     res = elections(THREE_ELECTIONS, end_ns=1000 * MS)
     assert res["checker"] == "election-safety"
     assert res["valid"] is True
+    # n1 led until n2 logged term 2; n2 until n3 logged term 3; n3 until the end.
     assert res["elections"] == [
-        {"term": 1, "leader": "n1", "at_ms": 110.0, "after_leaderless_ms": 110.0, "stale": False},
-        {"term": 2, "leader": "n2", "at_ms": 530.0, "after_leaderless_ms": 30.0, "stale": False},
-        {"term": 3, "leader": "n3", "at_ms": 950.0, "after_leaderless_ms": 50.0, "stale": False},
+        {"term": 1, "leader": "n1", "at_ms": 110.0, "after_leaderless_ms": 110.0, "stale": False,
+         "until_ms": 500.0},
+        {"term": 2, "leader": "n2", "at_ms": 530.0, "after_leaderless_ms": 30.0, "stale": False,
+         "until_ms": 900.0},
+        {"term": 3, "leader": "n3", "at_ms": 950.0, "after_leaderless_ms": 50.0, "stale": False,
+         "until_ms": 1000.0},
     ]
     assert (res["elections_count"], res["terms_reached"], res["leader_count"]) == (3, 3, 3)
     assert res["leaderless_ms"] == 190.0
     assert res["leaderless_interval_count"] == 3
+    assert res["leaderless_intervals"] == [
+        {"start_ms": 0.0, "end_ms": 110.0}, {"start_ms": 500.0, "end_ms": 530.0},
+        {"start_ms": 900.0, "end_ms": 950.0},
+    ]
     assert res["leaderless_longest"] == {"start_ms": 0.0, "end_ms": 110.0, "duration_ms": 110.0}
     assert (res["two_leader_terms_count"], res["term_regressions_count"]) == (0, 0)
     assert res["malformed_records"] == 0
@@ -85,14 +93,18 @@ def test_a_leader_lost_and_replaced_in_the_same_instant_leaves_no_leaderless_int
 
 
 @pytest.mark.parametrize(
-    ("second", "term"),
+    ("second", "term", "until_ms"),
     [
-        (role(130, "n2", "leader", 1, "n2"), 1),  # both lead term 1 at once
-        (role(900, "n3", "leader", 1, "n3"), 1),  # n3 leads term 1 long after n1 lost it
+        # both lead term 1 at once, until n1 logs term 2
+        (role(130, "n2", "leader", 1, "n2"), 1, 500.0),
+        # n3 leads term 1 long after n1 lost it: superseded at once
+        (role(900, "n3", "leader", 1, "n3"), 1, 900.0),
     ],
     ids=["at-once", "later"],
 )
-def test_two_leaders_in_one_term_is_invalid_and_names_them(second: dict, term: int) -> None:
+def test_two_leaders_in_one_term_is_invalid_and_names_them(
+    second: dict, term: int, until_ms: float
+) -> None:
     history = [role(100, "n1", "candidate", 1), role(110, "n1", "leader", 1, "n1"),
                role(500, "n1", "follower", 2), second]
     res = elections(history)
@@ -100,8 +112,10 @@ def test_two_leaders_in_one_term_is_invalid_and_names_them(second: dict, term: i
     assert res["two_leader_terms_count"] == 1
     (found,) = res["two_leader_terms"]
     assert found["term"] == term
-    assert found["leaders"] == [{"node": "n1", "at_ms": 110.0},
-                                {"node": second["node"], "at_ms": second["time"] / MS}]
+    assert found["leaders"] == [
+        {"node": "n1", "at_ms": 110.0, "until_ms": 500.0},
+        {"node": second["node"], "at_ms": second["time"] / MS, "until_ms": until_ms},
+    ]
     assert "two_leader_terms_count=1" in brief(res)
 
 
@@ -124,6 +138,7 @@ def test_a_restarted_leader_leaves_the_cluster_leaderless_until_the_next_electio
     assert res["leaderless_ms"] == 100 + 150  # [0, 100] and [300, 450]
     assert res["leaderless_longest"] == {"start_ms": 300.0, "end_ms": 450.0, "duration_ms": 150.0}
     assert [e["after_leaderless_ms"] for e in res["elections"]] == [100.0, 150.0]
+    assert [e["until_ms"] for e in res["elections"]] == [300.0, 500.0]  # its restart; the end
 
 
 def test_a_repeated_init_to_a_running_process_keeps_its_leader() -> None:
@@ -179,7 +194,8 @@ def test_a_leader_of_a_superseded_term_does_not_end_leaderless_time() -> None:
     assert res["valid"] is True
     assert res["leaderless_ms"] == 100 + 30  # [0, 100] and [400, 430]
     assert res["elections"][1] == {"term": 2, "leader": "n2", "at_ms": 410.0,
-                                   "after_leaderless_ms": 10.0, "stale": True}
+                                   "after_leaderless_ms": 10.0, "stale": True,
+                                   "until_ms": 410.0}  # superseded as soon as elected
     assert res["elections"][2]["stale"] is False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lin_helpers import history, info, inv, ok
 
-from checker.explain import render
+from checker.explain import PREFIX_MAX, render
 from checker.linearizability import check
 from checker.models import make
 
@@ -62,3 +62,24 @@ def test_valid_and_unknown_render() -> None:
         check(history(inv(0, "write", 1), ok(0, "write", 1)), make("register"))
     ).startswith("linearizable")
     assert "nothing to judge" in render(check([], make("register")))
+
+
+def test_failure_says_what_real_time_put_before_it_and_where_its_value_came_from() -> None:
+    failure = check(stale_read_history(), make("register"))["failure"]
+    assert [op["index"] for op in failure["preceding"]] == [4, 0]  # write 2, then write 1
+    assert [op["index"] for op in failure["enablers"]] == [0]  # only write 1 gives a 1
+    assert (failure["op"]["time_ns"], failure["op"]["completion_time_ns"]) == (8, 9)
+    assert failure["longest_prefix_count"] == len(failure["longest_prefix"]) == 4
+    assert failure["minimal_ops_count"] == 3
+
+
+def test_a_long_prefix_is_cut_to_its_end() -> None:
+    n = PREFIX_MAX + 50
+    writes = [e for i in range(1, n + 1) for e in (inv(0, "write", i), ok(0, "write", i))]
+    failure = check(history(*writes, inv(1, "read"), ok(1, "read", 1)), make("register"))[
+        "failure"
+    ]
+    assert failure["longest_prefix_count"] == n
+    assert len(failure["longest_prefix"]) == PREFIX_MAX
+    assert failure["longest_prefix"][-1]["value"] == n  # the end: next to the failure
+    assert f"Longest linearizable prefix: {n} operations" in failure["text"]

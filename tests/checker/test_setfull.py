@@ -516,3 +516,26 @@ def test_a_delta_that_does_not_apply_is_an_error_naming_the_operation() -> None:
     ops[3].node = "n2"
     with pytest.raises(HistoryError, match=r"operation 3: .* node 'n2' has no earlier ok read"):
         set_full(ops)
+
+
+def test_each_listed_lost_element_says_when_and_where_it_was_known_and_who_lacks_it() -> None:
+    ops = h(*add(0, 1), *read(1, [1]), *add(2, 2), *read(3, [1], final=True),
+            *read(4, [1, 2], final=True))
+    ops[4].node = "n2"  # the add of 2: its invocation names the node, its completion does not
+    ops[6].node = ops[7].node = "n1"
+    ops[8].node = ops[9].node = "n2"
+    res = set_full(ops)
+    assert res["lost"] == [2]
+    (detail,) = res["lost_details"]
+    assert detail == {
+        "element": 2, "known_ms": 5.0, "known_by": "add", "known_index": 5, "process": 2,
+        "node": "n2",
+        "missing_from_final": [{"node": "n1", "at_ms": 6.0, "index": 6, "final": True}],
+        "latest_missing": {"node": "n1", "at_ms": 6.0, "index": 6, "final": True},
+        "last_seen": {"node": "n2", "at_ms": 8.0, "index": 8, "final": True},
+    }
+    assert res["final_reads"] == [
+        {"node": "n1", "at_ms": 6.0, "index": 6, "final": True, "lacks_count": 1},
+        {"node": "n2", "at_ms": 8.0, "index": 8, "final": True, "lacks_count": 0},
+    ]
+    json.dumps(res)  # still JSON
