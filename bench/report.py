@@ -4,7 +4,8 @@ under 5 s and under 10 MB.
     .venv/bin/python bench/report.py [--operations N] [--keep DIR]
 
 Builds two synthetic finished runs in a temporary directory, as `chaos run` stores them
-(`run.json`, `results.json`, `history.jsonl`, `nodes/<id>.log`), each of N client operations
+(`run.json`, `results.json`, `history.jsonl`, `messages.jsonl` with about 8 messages per
+operation, `nodes/<id>.log`), each of N client operations
 (100,000 by default) at 200 per second from 10 clients, with faults:
 
 - lin-kv-like: reads, writes and cases over 20 keys; about 15% fail and 2% info (the client
@@ -152,6 +153,7 @@ def write_run(run_dir: Path, workload: str, operations: int, seed: int) -> Path:
     rng = random.Random(seed)
     with open(run_dir / "history.jsonl", "w", encoding="utf-8") as out:
         lines = (write_lin_kv if workload == "lin-kv" else write_broadcast)(out, operations, rng)
+    write_messages(run_dir / "messages.jsonl", operations, rng)
     (run_dir / "nodes").mkdir()
     for node in NODES:
         (run_dir / "nodes" / f"{node}.log").write_text(f"{node} started\n", encoding="utf-8")
@@ -178,6 +180,24 @@ def write_run(run_dir: Path, workload: str, operations: int, seed: int) -> Path:
         }
     (run_dir / "results.json").write_text(json.dumps(results), encoding="utf-8")
     return run_dir
+
+
+MESSAGES_PER_OPERATION = 8  # a lin-kv write on Raft: client, forward, appends, acks, answers
+
+
+def write_messages(path: Path, operations: int, rng: random.Random) -> None:
+    """messages.jsonl as the proxy writes it: one line per message's fate, about
+    `MESSAGES_PER_OPERATION` per operation, those across a partition `partitioned`."""
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(operations * MESSAGES_PER_OPERATION):
+            t_ns = i * STEP_NS // MESSAGES_PER_OPERATION + rng.randrange(1000)
+            src, dest = rng.sample(NODES, 2)
+            if i % MESSAGES_PER_OPERATION == 0:
+                src = f"c{rng.randrange(1, CLIENTS + 1)}"
+            fate = ("partitioned" if is_partitioned(t_ns) and {src, dest} & {"n1", "n2"}
+                    and not src.startswith("c") else "delivered")
+            out.write(f'{{"time":{t_ns},"src":"{src}","dest":"{dest}","type":"append_entries",'
+                      f'"msg_id":{i + 1},"fate":"{fate}","delay_ms":0.000}}\n')
 
 
 CHILD = """
@@ -215,8 +235,10 @@ def main() -> None:
         for workload in ("lin-kv", "broadcast"):
             run_dir = write_run(root / workload, workload, args.operations, seed=1)
             history_mb = (run_dir / "history.jsonl").stat().st_size / 1e6
+            messages_mb = (run_dir / "messages.jsonl").stat().st_size / 1e6
             m = measure(run_dir)
-            print(f"{workload:9} {args.operations:,} operations, history {history_mb:.1f} MB: "
+            print(f"{workload:9} {args.operations:,} operations, history {history_mb:.1f} MB, "
+                  f"messages {messages_mb:.0f} MB: "
                   f"write_report {m['seconds']:.2f} s, page {m['page_mb']:.2f} MB, peak "
                   f"{m['peak_mb']:.0f} MB traced ({m['rss_mb']:.0f} MB resident)")
 
