@@ -8,6 +8,10 @@
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     chaos report RUN_DIR
     chaos replay RUN_DIR [--store DIR] [--json]
+    chaos serve [STORE] [--port N]                                  (chaos/serve.py)
+    chaos suite [SUITE.toml] [--scenarios A,B] [--seeds 1-5] [--time-limit S] [--shard K/N]
+                [--junit FILE] [--store DIR] [--fail-fast] [--run-timeout S] [--budget S]
+                [--simulate]                                        (chaos/suite.py)
 
 Exit codes: 0 valid, 1 invalid (an anomaly was found), 2 usage error, 3 unknown (nothing to
 judge, or a budget ran out), 4 the harness failed (a node or the proxy could not start or died
