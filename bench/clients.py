@@ -9,9 +9,12 @@ the first invocation to the last completion (final operations excluded). While t
 samples, every `--interval-s`, the CPU time (user + system) of each of the run's processes (the
 orchestrator, the proxy and the nodes, named by their command lines), and reports what each
 spent inside that window as a share of one core (the process near 100% is the bottleneck) and
-per acknowledged operation. On a shared machine the throughput is whatever CPU the others
-leave, so the CPU microseconds per operation are the figure to compare between versions; the
-load average before and after each run is printed with them.
+per acknowledged operation; and, per operation, how much of it was libzmq's I/O thread and
+how many times the process's threads were switched out (sleeps and wake-ups: on a VM a
+wake-up on the other core costs far more than the work it wakes for). On a shared machine
+the throughput is whatever CPU the others leave, so the CPU microseconds per operation are
+the figure to compare between versions; the load average before and after each run is
+printed with them.
 
     .venv/bin/python bench/clients.py [--rate 20000] [--concurrency 10,50,100] [--seconds 10]
                                       [--nodes 3] [--seed 1] [--keep] [--json FILE]
@@ -36,7 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from runprocs import run_sampled
+from runprocs import IO_SUFFIX, SWITCHES_SUFFIX, run_sampled
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 5000.0
@@ -116,19 +119,24 @@ def run_one(
     else:
         argv = [sys.executable, "-m", "chaos", *args]
     run = run_sampled(argv, cwd=REPO, limit_s=seconds + HANG_TIMEOUT_S,
-                      interval_s=interval_s)
+                      interval_s=interval_s, threads=True)
     samples, load_before, load_after, run_dir = (run.samples, run.load_before, run.load_after,
                                                   run.run_dir)
     figures = analyse(run_dir)
     t0, t1 = figures["window_ns"]
     window_s = max(1e-9, (t1 - t0) / 1e9)
-    cpu = {name: (s.at(t1) - s.at(t0)) / window_s for name, s in samples.items()}
+    per_s = {name: (s.at(t1) - s.at(t0)) / window_s for name, s in samples.items()}
+    cpu = {name: share for name, share in per_s.items()
+           if not name.endswith((IO_SUFFIX, SWITCHES_SUFFIX))}
     cpu = {name: share for name, share in cpu.items() if share >= 0.005}  # not a fork's blink
+    io = {name: per_s.get(name + IO_SUFFIX, 0.0) for name in cpu}
+    switches = {name: per_s.get(name + SWITCHES_SUFFIX, 0.0) for name in cpu}
     return {
         "rate": rate, "concurrency": concurrency, "seconds": seconds, "nodes": nodes,
         "seed": seed, "exit_code": run.returncode, "run_dir": str(run_dir),
         "load_before": load_before, "load_after": load_after,
-        "cpu_share": dict(sorted(cpu.items())), **figures,
+        "cpu_share": dict(sorted(cpu.items())), "io_thread_share": dict(sorted(io.items())),
+        "switches_per_s": dict(sorted(switches.items())), **figures,
     }
 
 
@@ -145,6 +153,9 @@ def show(r: dict[str, Any]) -> None:
     cost = ", ".join(f"{k} {v / per_op * 1e6:.0f}" for k, v in r["cpu_share"].items())
     total = sum(r["cpu_share"].values()) / per_op * 1e6
     print(f"  CPU µs per ok operation: {cost}; all {total:.0f}")
+    io = ", ".join(f"{k} {v / per_op * 1e6:.0f}" for k, v in r["io_thread_share"].items())
+    switches = ", ".join(f"{k} {v / per_op:.2f}" for k, v in r["switches_per_s"].items())
+    print(f"  of which libzmq's I/O thread: {io}; context switches per op: {switches}")
     lb, la = r["load_before"], r["load_after"]
     print(f"  load average before {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}, "
           f"after {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}")

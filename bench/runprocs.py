@@ -49,10 +49,18 @@ def role(proc: psutil.Process, orchestrator_pid: int) -> str:
     return f"{proc.name()}:{proc.pid}"
 
 
+IO_THREAD_PREFIX = "ZMQbg/IO"  # the name libzmq gives its I/O threads (Linux)
+IO_SUFFIX = ":zmq-io"  # `threads=True`: the CPU seconds of a process's libzmq I/O threads
+SWITCHES_SUFFIX = ":switches"  # `threads=True`: its threads' context switches (a count)
+
+
 def sample(root: psutil.Process, samples: dict[str, CpuSamples], *,
-           by_pid: bool = False) -> None:
+           by_pid: bool = False, threads: bool = False) -> None:
     """One CPU sample of `root` and its children, by role (`role`); `by_pid` keeps each
-    process apart (`n1@1234`: a restarted node is a new process under the same role)."""
+    process apart (`n1@1234`: a restarted node is a new process under the same role).
+    `threads` also samples, under `<role>:zmq-io` and `<role>:switches`, the CPU time of
+    each process's libzmq I/O threads and the context switches of all its threads (read
+    from /proc: Linux only, nothing elsewhere)."""
     now_ns = time.monotonic_ns()
     try:
         procs = [root, *root.children(recursive=True)]
@@ -66,6 +74,33 @@ def sample(root: psutil.Process, samples: dict[str, CpuSamples], *,
             continue
         key = f"{name}@{proc.pid}" if by_pid else name
         samples.setdefault(key, CpuSamples()).points.append((now_ns, t.user + t.system))
+        if threads:
+            split = _thread_split(proc.pid)
+            if split is not None:
+                io_s, switches = split
+                samples.setdefault(key + IO_SUFFIX, CpuSamples()).points.append((now_ns, io_s))
+                samples.setdefault(key + SWITCHES_SUFFIX, CpuSamples()).points.append(
+                    (now_ns, switches))
+
+
+def _thread_split(pid: int) -> tuple[float, float] | None:
+    """(CPU seconds of the process's libzmq I/O threads, context switches of all its
+    threads), from /proc; None when it cannot be read (gone, or not Linux)."""
+    tick_s = 1 / os.sysconf("SC_CLK_TCK")
+    io_s = 0.0
+    switches = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            task = Path(f"/proc/{pid}/task/{tid}")
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            if (task / "comm").read_text().startswith(IO_THREAD_PREFIX):
+                io_s += (int(fields[11]) + int(fields[12])) * tick_s  # utime, stime
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    switches += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return io_s, float(switches)
 
 
 @dataclass
@@ -78,7 +113,7 @@ class SampledRun:
 
 
 def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float,
-                by_pid: bool = False) -> SampledRun:
+                by_pid: bool = False, threads: bool = False) -> SampledRun:
     """Run a `chaos run ... --json` command, sampling its CPU (`sample`) every `interval_s`
     while it runs; stop it (SIGTERM) past `limit_s`. Exits with the output when it printed no
     summary."""
@@ -89,7 +124,7 @@ def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float
                             text=True)
     root = psutil.Process(proc.pid)
     while proc.poll() is None:
-        sample(root, samples, by_pid=by_pid)
+        sample(root, samples, by_pid=by_pid, threads=threads)
         if time.monotonic() - started > limit_s:
             proc.terminate()
         time.sleep(interval_s)  # a benchmark's sampling period, not synchronisation

@@ -36,8 +36,9 @@ monotonic clock and real-time order between operations is exact (DESIGN.md).
   Workers pace themselves against a schedule (Jepsen's `stagger`): operation k+1 is due a
   uniformly random gap after operation k was *due* (mean `interval_s`, so the clients
   together aim at `--rate`), not after it completed; a worker that is behind (slow replies,
-  a timeout) starts at once and makes up at most one interval, and one that is due within
-  `PACING_SLACK_S` does not sleep (a sleep that short costs a timer and overshoots anyway).
+  a timeout) starts at once and makes up at most two intervals (`LAG_INTERVALS_MAX`), one
+  that cannot keep up at all never sleeps, and one that is due within `PACING_SLACK_S` does
+  not sleep (a sleep that short costs a timer and overshoots anyway).
 - `run_final_ops` runs the workload's final operations (reads after healing), each retried on a
   fresh connection until it succeeds.
 
@@ -49,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -65,9 +65,10 @@ from checker.history import ValueEncoder
 from node import wire
 
 # One encoder for every history line (`json.dumps` with arguments builds one per call).
-_LINE = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_LINE = wire.compact_json_encoder(ensure_ascii=True, default=str)
 DEFERRED_LINES_MAX = 1000  # deferred lines held at most; then they are written at once
 PACING_SLACK_S = 0.001  # an operation due this soon starts without sleeping
+LAG_INTERVALS_MAX = 2  # how far a worker's schedule may lag: the largest gap (`next_due`)
 
 
 class Recorder:
@@ -435,11 +436,18 @@ def next_process(process: int, outcome: str, concurrency: int) -> int:
 def next_due(due: float, now: float, *, interval_s: float, gap_s: float) -> float:
     """When a worker's next operation is due: `gap_s` after its previous one was due (not
     after it completed, so that slow replies do not lower the rate), but the schedule never
-    lags `now` by more than `interval_s`: a worker held up (a timeout, a stall) starts at once
-    and then goes on at its pace, instead of firing a burst to make up for the lost time."""
+    lags `now` by more than `LAG_INTERVALS_MAX` intervals: a worker held up (a timeout, a
+    stall) starts at once and then goes on at its pace, instead of firing a burst to make up
+    for the lost time.
+
+    The lag allowed is the largest gap the workers draw (`2 * interval_s`): a worker whose
+    replies always take longer than its interval then never sleeps. With a lag of one
+    interval it slept whenever the gap drawn was over one interval and a bit, close to half
+    its operations at a high `--rate`: idle time that lowered the rate it could reach, and
+    a timer and a wake-up each (bench/README.md, "Client throughput")."""
     assert interval_s >= 0, interval_s
     assert gap_s >= 0, gap_s
-    return max(due, now - interval_s) + gap_s
+    return max(due, now - LAG_INTERVALS_MAX * interval_s) + gap_s
 
 
 @dataclass

@@ -13,7 +13,7 @@
   proxy in its environment (`CHAOS_RUN_SECRET`), never on its command line, which `ps` shows
   to every user. Whoever talks to the proxy presents it (`node.wire.authenticated_context`).
 - Once the proxy has exited, however it ended (even SIGKILL, which runs none of its code),
-  `ProxyProcess.stop()` removes its control socket file from the run directory.
+  `ProxyProcess.stop()` removes its socket files (control and data) from the run directory.
 
 The nodes are supervised by `chaos.supervisor.Cluster`, which uses these.
 """
@@ -45,6 +45,7 @@ LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 16_384
 SECRET_BYTES = 32  # entropy of a run's secret
 CONTROL_SOCKET_NAME = "proxy.sock"  # the proxy's control socket in the run directory
+DATA_SOCKET_NAME = "proxy-data.sock"  # its data socket's unix endpoint (`ProxyProcess.ipc`)
 
 _E = TypeVar("_E", bound=BaseException)
 
@@ -148,10 +149,13 @@ def reap(processes: Sequence[psutil.Process]) -> None:
 
 @dataclass
 class ProxyProcess:
-    """A running proxy: its process and the endpoints from its ready line."""
+    """A running proxy: its process and the endpoints from its ready line: the data ROUTER
+    on TCP loopback (`endpoint`) and on a unix socket (`ipc`, what the run's own processes
+    use), and the control ROUTER (`control`)."""
 
     process: trio.Process
     endpoint: str
+    ipc: str
     control: str
     pid: int
     log_path: Path
@@ -164,13 +168,14 @@ class ProxyProcess:
         self.exit_expected = True
 
     async def stop(self, *, grace_s: float = STOP_GRACE_S) -> int:
-        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code, once the control
-        socket file is gone too. Idempotent."""
+        """SIGTERM, then SIGKILL after `grace_s`; returns the exit code, once the socket
+        files are gone too. Idempotent."""
         self.expect_exit()
         await stop_processes([self.process], grace_s=grace_s)
         code = await self.process.wait()
-        if self.control.startswith("ipc:///"):  # an abstract socket leaves no file
-            remove_socket_file(Path(self.control.removeprefix("ipc://")))
+        for endpoint in (self.ipc, self.control):
+            if endpoint.startswith("ipc:///"):  # an abstract socket leaves no file
+                remove_socket_file(Path(endpoint.removeprefix("ipc://")))
         return code
 
 
@@ -241,8 +246,8 @@ async def start_proxy(
         try:
             ready = json.loads(line.split(b"\n", 1)[0])
             handle = ProxyProcess(process=process, endpoint=str(ready["endpoint"]),
-                                  control=str(ready["control"]), pid=int(ready["pid"]),
-                                  log_path=log_path, secret=secret)
+                                  ipc=str(ready["ipc"]), control=str(ready["control"]),
+                                  pid=int(ready["pid"]), log_path=log_path, secret=secret)
         except (ValueError, KeyError, TypeError) as e:
             raise ProxyStartError(
                 f"the proxy's ready line is not understood ({e}): {line!r}"
@@ -254,7 +259,8 @@ async def start_proxy(
             if process.returncode is None:
                 process.kill()
             await process.wait()
-            remove_socket_file(run_dir / CONTROL_SOCKET_NAME)
+            for name in (DATA_SOCKET_NAME, CONTROL_SOCKET_NAME):
+                remove_socket_file(run_dir / name)
         raise
 
 

@@ -3,12 +3,23 @@
     python -m chaos.proxy --run-dir DIR --parent-pid PID --epoch-ns N --seed S --nodes n1,n2,n3
 
 It reads the run's secret from the environment variable `CHAOS_RUN_SECRET` (exit 2 without
-it), binds a data ROUTER on `tcp://127.0.0.1:<ephemeral>` and a control ROUTER on
-`ipc://DIR/proxy.sock` (an abstract `ipc://@chaos-proxy-...` when that path is too long for a
-unix socket), prints one ready line `{"event": "ready", "endpoint": ..., "control": ..., "pid":
-...}` on stdout, writes the same object to `DIR/proxy.json`, and forwards until SIGTERM, SIGINT,
-a `shutdown` command, or its parent's death. docs/internals.md is the contract; this docstring
-explains how the proxy keeps it.
+it), binds a data ROUTER on `tcp://127.0.0.1:<ephemeral>` and on `ipc://DIR/proxy-data.sock`,
+and a control ROUTER on `ipc://DIR/proxy.sock` (each socket file mode 0600, or an abstract
+`ipc://@chaos-proxy-...` when its path is too long for a unix socket), prints one ready line
+`{"event": "ready", "endpoint": ..., "ipc": ..., "control": ..., "pid": ...}` on stdout, writes
+the same object to `DIR/proxy.json`, and forwards until SIGTERM, SIGINT, a `shutdown` command,
+or its parent's death. docs/internals.md is the contract; this docstring explains how the proxy
+keeps it.
+
+## Endpoints
+The data ROUTER listens on two endpoints, one socket behind both: `endpoint` (TCP loopback)
+and `ipc` (a unix socket in the run directory). The run's own processes (the orchestrator's
+clients and the nodes, `chaos.supervisor.Cluster.endpoint`) connect to `ipc`: a unix socket
+costs libzmq's I/O threads and the kernel less per message than TCP loopback, on both ends,
+and every client operation is four messages through it (bench/README.md, "Client
+throughput"). Both endpoints admit the same peers (the PLAIN login below applies to the socket,
+whatever the endpoint), and the routing, the counters and `messages.jsonl` do not know which
+one a message came by.
 
 ## Who may join
 Only the run's own processes: every peer must authenticate with ZeroMQ's PLAIN mechanism, user
@@ -90,7 +101,8 @@ five times one on every wake-up. Such an FD signals a new command, not a pending
 each of their drains reads until `zmq.Again` (which processes every command, so the FD
 signals the next one), and one that `BATCH_MAX` stopped runs again without waiting for it.
 Frames are read and written by hand with int flags: `Frame.more` rather than asking the
-socket for RCVMORE after each frame, an `EVENTS` check after each message rather than the
+socket for RCVMORE after each frame, an `EVENTS` check after each message (through
+`node.wire.pending_events`, which skips pyzmq's enum of the option) rather than the
 `zmq.Again` exception that would end a batch, and three `send` calls rather than
 `send_multipart`, whose enum flags cost more than the send. A ROUTER refuses a message on its
 first frame (unroutable, full) before anything is queued, so a message still goes whole or
@@ -138,7 +150,7 @@ from chaos.faults import (
     grudge_to_json,
     parse_rules,
 )
-from node.wire import JOIN_FRAME, LINGER_MS, SECRET_ENV, make_socket
+from node.wire import JOIN_FRAME, LINGER_MS, SECRET_ENV, make_socket, pending_events
 
 PROXY_HWM = 1_000_000  # high: a full queue is a counted loss, but it should take a real stall
 BATCH_MAX = 1000  # messages drained per wake-up before timers and control get a turn
@@ -149,6 +161,8 @@ POLL_TIMEOUT_MS_MAX = 100  # how late a stop flag set by a signal handler can be
 ID_CACHE_MAX = 100_000
 LINK_STATS_MAX = 10_000  # distinct links with their own counters; the rest share "other"
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
+CONTROL_SOCKET_NAME = "proxy.sock"  # the control ROUTER's socket file in the run directory
+DATA_SOCKET_NAME = "proxy-data.sock"  # the data ROUTER's
 PR_SET_PDEATHSIG = 1
 PEERS_MAX = 200_000  # connections remembered; beyond it clients' are forgotten (they re-auth)
 REFUSED_LOG_MAX = 20  # refusals logged one by one; after that one line per 1000
@@ -163,7 +177,6 @@ HANDSHAKE_FAILED = (
 # pyzmq's constants are enums, whose `|` and `&` cost a Python call; the hot path uses ints.
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
-_EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"\\\x00-\x1f]{1,100})"')
@@ -272,17 +285,21 @@ class Proxy:
         self.data.setsockopt(zmq.PLAIN_SERVER, 1)
         self.data.setsockopt(zmq.ZAP_DOMAIN, ZAP_DATA)
         self.data_monitor = self.data.get_monitor_socket(HANDSHAKE_FAILED)
+        self._data_poll_items = [(self.data, _POLLIN)]
         port = self.data.bind_to_random_port("tcp://127.0.0.1")
         self.endpoint = f"tcp://127.0.0.1:{port}"
+        # The same ROUTER on a unix socket, for the run's own processes (see "Endpoints").
+        self.ipc_endpoint = _ipc_endpoint(run_dir, DATA_SOCKET_NAME, "data")
+        self.data.bind(self.ipc_endpoint)
+        _restrict_to_user(self.ipc_endpoint)
         self.control = make_socket(ctx, zmq.ROUTER, hwm=PROXY_HWM, linger_ms=LINGER_MS)
         self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.control.setsockopt(zmq.PLAIN_SERVER, 1)
         self.control.setsockopt(zmq.ZAP_DOMAIN, ZAP_CONTROL)
         self.control_monitor = self.control.get_monitor_socket(HANDSHAKE_FAILED)
-        self.control_endpoint = _control_endpoint(run_dir)
+        self.control_endpoint = _ipc_endpoint(run_dir, CONTROL_SOCKET_NAME, "control")
         self.control.bind(self.control_endpoint)
-        if self.control_endpoint.startswith("ipc:///"):  # only the user may even connect
-            Path(self.control_endpoint.removeprefix("ipc://")).chmod(0o600)
+        _restrict_to_user(self.control_endpoint)
 
     # ----------------------------------------------------------------------------------------
     # statistics
@@ -373,7 +390,7 @@ class Proxy:
         # than the `zmq.Again` that would end the batch.
         sock = self.data
         recv = sock.recv
-        getsockopt = sock.getsockopt
+        poll_items = self._data_poll_items
         peers = self._peers
         for _ in range(BATCH_MAX):
             try:
@@ -392,7 +409,7 @@ class Proxy:
                 peer = self._authenticated(routing_id, first)
             if peer is not None:
                 self._on_message(peer, frames)
-            if not int(getsockopt(_EVENTS)) & _POLLIN:
+            if not pending_events(poll_items) & _POLLIN:
                 return
 
     def _authenticated(self, routing_id: bytes, frame: zmq.Frame) -> tuple[bytes, str, str] | None:
@@ -762,8 +779,9 @@ class Proxy:
             sock.disable_monitor()
         for sock in (self.data_monitor, self.control_monitor, self.data, self.control, self.zap):
             sock.close(linger=LINGER_MS)
-        if self.control_endpoint.startswith("ipc:///"):
-            Path(self.control_endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
+        for endpoint in (self.ipc_endpoint, self.control_endpoint):
+            if endpoint.startswith("ipc:///"):  # an abstract socket leaves no file
+                Path(endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
 
 
 def _is_control(body: bytes) -> bool:
@@ -777,12 +795,19 @@ def _is_control(body: bytes) -> bool:
     return isinstance(kind, str) and kind.startswith("chaos_")
 
 
-def _control_endpoint(run_dir: Path) -> str:
-    path = str((run_dir / "proxy.sock").resolve())
+def _ipc_endpoint(run_dir: Path, name: str, role: str) -> str:
+    path = str((run_dir / name).resolve())
     if len(path.encode()) <= UNIX_SOCKET_PATH_MAX:
         return f"ipc://{path}"
     # Too long for sun_path: an abstract socket (Linux) named so that `ss -x` shows whose it is.
-    return f"ipc://@chaos-proxy-{os.getpid()}-{secrets.token_hex(4)}"
+    return f"ipc://@chaos-proxy-{role}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _restrict_to_user(endpoint: str) -> None:
+    """Only the user may even connect to a socket file (an abstract socket has none; the
+    PLAIN handshake guards it, as it guards every endpoint)."""
+    if endpoint.startswith("ipc:///"):
+        Path(endpoint.removeprefix("ipc://")).chmod(0o600)
 
 
 def _log(text: str) -> None:
@@ -864,6 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ready = {
             "event": "ready",
             "endpoint": proxy.endpoint,
+            "ipc": proxy.ipc_endpoint,
             "control": proxy.control_endpoint,
             "pid": os.getpid(),
         }
@@ -872,7 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp.write_text(line + "\n", encoding="utf-8")
         tmp.replace(args.run_dir / "proxy.json")
         print(line, flush=True)
-        _log(f"ready: data {proxy.endpoint}, control {proxy.control_endpoint}, nodes {args.nodes}")
+        _log(f"ready: data {proxy.endpoint} and {proxy.ipc_endpoint}, control "
+             f"{proxy.control_endpoint}, nodes {args.nodes}")
         proxy.run()
     finally:
         proxy.close()

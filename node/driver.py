@@ -20,10 +20,14 @@ The transport is `node.wire.ZmqTransport` in a real node (`node.native`) and
 ## What the driver guarantees (docs/internals.md, PROTOCOL.md)
 - **One event at a time.** A step finishes before the next event is fed, and the effects of
   a group of steps (below) are applied before the next event is taken: a machine's state never
-  interleaves across an `await`. A receive task feeds a bounded channel (`INBOX_MAX`,
-  backpressure on the transport beyond it); the main loop takes a message, waiting no longer
-  than the earliest timer's deadline.
-- **Group commit.** Messages already queued when the main loop takes one are stepped with it,
+  interleaves across an `await`. The driver is one task: its loop reads the transport itself,
+  waiting no longer than the earliest timer's deadline, and what it has not taken yet waits
+  in the transport (a native node's zmq queue, bounded by its high-water mark: backpressure).
+  There is no receive task and no channel between it and the loop: each hop cost a task
+  switch per message, which the nodes' share of a client operation was mostly made of
+  (bench/README.md, "Client throughput"); the transport needs no reader task either
+  (`node.wire.open_node_transport(..., one_task=True)`).
+- **Group commit.** Messages already waiting when the main loop takes one are stepped with it,
   one after another (at most `STEP_GROUP_MAX`, and only messages for the machine: an `init` or
   a `chaos_*` message ends the group and is handled after it), and their effects are applied
   as one: every persist in order, then **one** sync if any step asked for one, then every
@@ -96,7 +100,6 @@ from node.machine import Effects, Event, Init, Receive, SetTimer, StepMachine, T
 from node.protocol import MALFORMED_REQUEST, NOT_SUPPORTED, TEMPORARILY_UNAVAILABLE
 from node.wire import Message, WireError
 
-INBOX_MAX = 1024  # well-formed messages queued between the receive task and the main loop
 HELD_MAX = 1024  # messages held until the first init
 STEP_GROUP_MAX = 64  # queued messages stepped together before their effects are applied
 
@@ -107,6 +110,10 @@ class Transport(Protocol):
     async def receive(self) -> tuple[str, bytes]:
         """The next `(src, payload)`. Raises `WireError` for a malformed frame and
         `trio.EndOfChannel` when the transport is closed."""
+        ...
+
+    def receive_nowait(self) -> tuple[str, bytes]:
+        """As `receive`, but raises `trio.WouldBlock` when nothing is waiting."""
         ...
 
 
@@ -156,12 +163,10 @@ class Driver:
         clock: Clock,
         log: Logger,
         storage: Store | None = None,
-        inbox_max: int = INBOX_MAX,
         held_max: int = HELD_MAX,
         step_group_max: int = STEP_GROUP_MAX,
     ) -> None:
         assert node_id, "a driver needs its node id"
-        assert inbox_max > 0, inbox_max
         assert held_max >= 0, held_max
         assert step_group_max > 0, step_group_max
         self.node_id = node_id
@@ -170,7 +175,6 @@ class Driver:
         self.log = log
         self.storage = storage
         self._transport = transport
-        self._inbox_max = inbox_max
         self._held_max = held_max
         self._step_group_max = step_group_max
         self._held: deque[Message] = deque()
@@ -203,81 +207,93 @@ class Driver:
         """Receive, step and apply until the transport closes (or the caller cancels)."""
         assert not self._is_serving, "serve() runs once per driver"
         self._is_serving = True
-        inbox_send, inbox = trio.open_memory_channel[Message](self._inbox_max)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._receive_loop, inbox_send)
-            task_status.started()
-            async with inbox:
-                await self._main_loop(inbox)
-            nursery.cancel_scope.cancel()
+        task_status.started()
+        await self._main_loop()
 
-    async def _receive_loop(self, inbox: trio.MemorySendChannel[Message]) -> None:
-        async with inbox:
-            while True:
-                try:
-                    src, data = await self._transport.receive()
-                except trio.EndOfChannel:
-                    return
-                except WireError as e:
-                    self._malformed(str(e), src=None)
-                    continue
-                try:
-                    msg = wire.decode(data)
-                except WireError as e:
-                    self._malformed(str(e), src=src)
-                    continue
-                self._counts["received"] += 1
-                try:
-                    # The transport's receive was this loop's checkpoint: a message queued
-                    # without another one is one task switch less per message.
-                    inbox.send_nowait(msg)
-                except trio.WouldBlock:
-                    await inbox.send(msg)  # the inbox is full: backpressure
-
-    async def _main_loop(self, inbox: trio.MemoryReceiveChannel[Message]) -> None:
+    async def _main_loop(self) -> None:
         while True:
-            await self._fire_due_timers()
-            msg: Message | None = None
+            if self._timers:
+                await self._fire_due_timers()
+            deadline = self._next_deadline()
             try:
-                # Take a queued message first: waiting on a deadline already past would be
-                # cancelled before it could take one, starving messages behind busy timers.
-                msg = inbox.receive_nowait()
-            except trio.WouldBlock:
-                deadline = self._next_deadline()
-                try:
-                    if deadline == float("inf"):  # no timer: no cancel scope to pay for
-                        msg = await inbox.receive()
+                if deadline == float("inf"):
+                    msg = await self._receive_until(deadline)  # a checkpoint, waiting or not
+                else:
+                    # Take a waiting message first: waiting on a deadline already past would
+                    # be cancelled before it could take one, starving messages behind busy
+                    # timers.
+                    msg = self._receive_nowait()
+                    if msg is None:
+                        msg = await self._receive_until(deadline)
                     else:
-                        with trio.move_on_at(deadline):
-                            msg = await inbox.receive()
-                except trio.EndOfChannel:
-                    return
+                        await trio.lowlevel.checkpoint()
             except trio.EndOfChannel:
                 return
-            else:
-                await trio.lowlevel.checkpoint()
             while msg is not None:
                 if not self._is_for_machine(msg):
                     await self._dispatch(msg)
                     break
-                msg = await self._step_group(msg, inbox)
+                msg = await self._step_group(msg)
+
+    def _receive_nowait(self) -> Message | None:
+        """The next well-formed message if one is waiting in the transport, else None;
+        garbage on the way is counted and dropped."""
+        while True:
+            try:
+                src, data = self._transport.receive_nowait()
+            except trio.WouldBlock:
+                return None
+            except WireError as e:
+                self._malformed(str(e), src=None)
+                continue
+            msg = self._decode(src, data)
+            if msg is not None:
+                return msg
+
+    async def _receive_until(self, deadline: float) -> Message | None:
+        """The next well-formed message, or None once `deadline` (a timer's) has passed."""
+        while True:
+            try:
+                if deadline == float("inf"):  # no timer: no cancel scope to pay for
+                    src, data = await self._transport.receive()
+                else:
+                    with trio.move_on_at(deadline) as scope:
+                        src, data = await self._transport.receive()
+                    if scope.cancelled_caught:
+                        return None
+            except WireError as e:
+                self._malformed(str(e), src=None)
+                continue
+            msg = self._decode(src, data)
+            if msg is not None:
+                return msg
+
+    def _decode(self, src: str, data: bytes) -> Message | None:
+        try:
+            msg = wire.decode(data)
+        except WireError as e:
+            self._malformed(str(e), src=src)
+            return None
+        self._counts["received"] += 1
+        return msg
 
     def _is_for_machine(self, msg: Message) -> bool:
         """Whether `msg` is simply stepped (not init, not chaos control, not held)."""
         msg_type = msg["body"]["type"]
         return self._is_initialized and msg_type != "init" and not msg_type.startswith("chaos_")
 
-    async def _step_group(self, first: Message,
-                          inbox: trio.MemoryReceiveChannel[Message]) -> Message | None:
-        """Step `first` and the machine's messages queued behind it, then apply their effects
-        as one (module docstring, "Group commit"). Returns the queued message that ended the
+    async def _step_group(self, first: Message) -> Message | None:
+        """Step `first` and the machine's messages waiting behind it, then apply their effects
+        as one (module docstring, "Group commit"). Returns the waiting message that ended the
         group (to be dispatched next), or None."""
         group = [self._step_only(Receive(first))]
         following: Message | None = None
         while len(group) < self._step_group_max:
             try:
-                msg = inbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
+                msg = self._receive_nowait()
+            except trio.EndOfChannel:  # the main loop ends on it next
+                break
+            if msg is None:
                 break
             if not self._is_for_machine(msg):
                 following = msg
@@ -287,7 +303,9 @@ class Driver:
         return following
 
     def _next_deadline(self) -> float:
-        return min((deadline for deadline, _ in self._timers.values()), default=float("inf"))
+        if not self._timers:
+            return float("inf")
+        return min(deadline for deadline, _ in self._timers.values())
 
     async def _fire_due_timers(self) -> None:
         now = trio.current_time()

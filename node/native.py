@@ -55,8 +55,9 @@ async def run_native(
         parent_pid=parent_pid,
         data=str(data_dir),
     )
+    # The driver sends and receives from its one task: no reader task (node.driver).
     async with wire.open_node_transport(
-        node_id, proxy, secret=wire.take_run_secret()
+        node_id, proxy, secret=wire.take_run_secret(), one_task=True
     ) as transport:
         driver = Driver(
             machine,

@@ -56,20 +56,26 @@ for something right after (a receive, the next event). `send_nowait` never waits
 `EHOSTUNREACH` when the peer is not connected; the proxy counts both as losses.
 
 `SerialSocket` is the adapter without a reader task (a deviation from DESIGN.md's one reader
-task per socket, for this one use), for a socket that one task at a time both sends on and
-reads (an orchestrator client: one request, then its reply). That task reads the socket itself
-and waits on the FD only after `EVENTS` (or a `recv` that found nothing) has processed every
-pending command, so the next one signals the FD and no send can swallow its wake-up; a reply
-costs one task switch instead of two (reader, then caller). The orchestrator's clients run
-thousands of operations a second (bench/README.md, "Client throughput").
+task per socket, for these uses), for a socket that one task at a time both sends on and
+reads: an orchestrator client (one request, then its reply) and a native node (the driver's
+main loop). That task reads the socket itself and waits on the FD only after `EVENTS` (or a
+`recv` that found nothing) has processed every pending command, so the next one signals the
+FD and no send can swallow its wake-up; a message costs one task switch instead of two
+(reader, then consumer). Clients and nodes handle thousands of messages a second, and on a
+small machine the task switches and wake-ups were most of what each cost (bench/README.md,
+"Client throughput").
+
+`EVENTS` is read with `pending_events` (`zmq_poll` with a zero timeout, which reads it inside
+libzmq) rather than `getsockopt`, which in pyzmq makes an enum of the option on every call.
 
 ## A native node's transport
-`ZmqTransport` is what the node driver (`node.driver`) speaks to: `send(dest, bytes)` and
-`receive() -> (src, bytes)` over one DEALER. `open_node_transport` makes the socket, connects
-it to the proxy, runs its reader and closes everything on the way out, so the node program
-never touches zmq:
+`ZmqTransport` is what the node driver (`node.driver`) speaks to: `send(dest, bytes)`,
+`receive() -> (src, bytes)` and `receive_nowait()` over one DEALER. `open_node_transport`
+makes the socket, connects it to the proxy, runs its reader (none with `one_task=True`, for a
+caller that sends and receives from one task, as the driver does) and closes everything on
+the way out, so the node program never touches zmq:
 
-    async with wire.open_node_transport("n1", "tcp://127.0.0.1:5555",
+    async with wire.open_node_transport("n1", "ipc:///run/proxy-data.sock",
                                         secret=wire.take_run_secret()) as transport:
         await transport.send("n2", encode(msg))
         src, data = await transport.receive()   # WireError on a bad frame
@@ -79,6 +85,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import json.scanner
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -107,13 +114,42 @@ class SendError(RuntimeError):
 
 Message = dict[str, Any]
 
-# One encoder and decoder for every message: `json.dumps` with arguments builds a new encoder
-# per call, and `json.loads` sniffs the encoding of bytes, which costs as much as a small body.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def compact_json_encoder(*, ensure_ascii: bool, default: Any = None) -> Any:
+    """`json.JSONEncoder(separators=(",", ":"), ensure_ascii=..., default=...).encode`, built
+    once: `json.dumps` with arguments builds an encoder per call, and `JSONEncoder.encode`
+    builds its C encoder per call, which cost as much as encoding a small message. The C
+    encoder is built without the circular-reference check, which only a bug needs: when it
+    fails (a cycle, a value it cannot encode) the standard encoder runs and raises its usual
+    error. Returns a callable `obj -> str`."""
+    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii,
+                                default=default)
+    make: Any = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+    if make is None:  # a Python without the C accelerator
+        return standard.encode
+    strings = json.encoder.encode_basestring_ascii if ensure_ascii else (
+        json.encoder.encode_basestring)
+    fast = make(None, standard.default, strings, None, ":", ",", False, False, True)
+
+    def encode(obj: Any) -> str:
+        try:
+            return "".join(fast(obj, 0))
+        except (TypeError, ValueError, RecursionError):
+            return standard.encode(obj)  # raises what json.dumps would
+
+    return encode
+
+
+# One encoder and decoder for every message, each built once (`compact_json_encoder`); bytes
+# are decoded as UTF-8 by hand (`json.loads` sniffs the encoding of bytes, which costs as much
+# as a small body) and a message is read by the decoder's C scanner directly.
+_ENCODE = compact_json_encoder(ensure_ascii=False)
 _DECODER = json.JSONDecoder()
+# What `_DECODER.raw_decode` calls (typeshed types its argument wrongly).
+_SCAN = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
 
 # pyzmq's constants are enums, whose `&` costs a Python call; the hot paths use plain ints.
-_EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -121,7 +157,7 @@ _MORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 
 
 def encode(msg: Message) -> bytes:
-    return _ENCODER.encode(msg).encode()
+    return _ENCODE(msg).encode()
 
 
 def decode(data: bytes | str) -> Message:
@@ -129,13 +165,26 @@ def decode(data: bytes | str) -> Message:
     try:
         if isinstance(data, bytes) and data[:1] == b"{" and data[1:2] != b"\0":
             # UTF-8 for sure (what `json.loads` would detect): skip its sniffing.
-            msg = _DECODER.decode(data.decode("utf-8", "surrogatepass"))
+            msg = _decode_object(data.decode("utf-8", "surrogatepass"))
         else:
             msg = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WireError(f"not JSON: {e}") from None
     check_envelope(msg)
     return msg
+
+
+def _decode_object(text: str) -> Any:
+    """`_DECODER.decode(text)` for a text that starts with `{`: the scanner reads the object,
+    and only a text with anything after it (whitespace, which is allowed, or garbage, which
+    is not) goes through `decode`, which says what is wrong."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return _DECODER.decode(text)
+    return value
 
 
 def check_envelope(msg: Any) -> None:
@@ -219,6 +268,15 @@ def make_socket(
     return sock
 
 
+def pending_events(items: list[tuple[zmq.Socket[Any], int]]) -> int:
+    """`EVENTS` of the one socket in `items` (`[(sock, POLLIN | POLLOUT)]`, made once), read
+    with `zmq_poll` and a zero timeout: the same check (libzmq's `zmq_poll` reads `EVENTS`,
+    which processes the socket's pending commands, so its FD signals the next one) at two
+    thirds of the cost of pyzmq's `getsockopt`, which makes an enum of the option each call."""
+    ready = zmq.zmq_poll(items, 0)
+    return int(ready[0][1]) if ready else 0
+
+
 def send_frames(sock: zmq.Socket[Any], frames: Sequence[bytes]) -> None:
     """`sock.send_multipart(frames, NOBLOCK)` at a third of the cost (int flags). zmq refuses
     a message (`zmq.Again`, `EHOSTUNREACH`) on its first frame, before anything is queued."""
@@ -259,6 +317,7 @@ class Socket:
     def __init__(self, sock: zmq.Socket[Any], *, receive_queue_max: int = RECEIVE_QUEUE_MAX):
         self.raw = sock
         self._fd = int(sock.getsockopt(zmq.FD))
+        self._poll_items = [(sock, _POLLIN | _POLLOUT)]
         self._in_send, self._in_receive = trio.open_memory_channel[list[bytes]](receive_queue_max)
         self._wait_scope: trio.CancelScope | None = None
         self._queue_scope: trio.CancelScope | None = None
@@ -299,7 +358,7 @@ class Socket:
             return False
         raw = self.raw
         for _ in range(DRAIN_MAX):
-            events = int(raw.getsockopt(_EVENTS))
+            events = pending_events(self._poll_items)
             if events & _POLLOUT and self._writable is not None:
                 self._writable.set()
                 self._writable = None
@@ -315,9 +374,6 @@ class Socket:
                 self._held = frames  # the reader waits for room for it
                 return False
         return True
-
-    def _events(self) -> int:
-        return int(self.raw.getsockopt(_EVENTS))
 
     def _kick_reader(self) -> None:
         if self._wait_scope is not None:
@@ -394,6 +450,7 @@ class SerialSocket:
     def __init__(self, sock: zmq.Socket[Any]) -> None:
         self.raw = sock
         self._fd = int(sock.getsockopt(zmq.FD))
+        self._poll_items = [(sock, _POLLIN | _POLLOUT)]
         self._closed = False
 
     def send_nowait(self, frames: Sequence[bytes]) -> None:
@@ -401,6 +458,17 @@ class SerialSocket:
         if self._closed:
             raise trio.ClosedResourceError("the socket is closed")
         send_frames(self.raw, frames)
+
+    async def send(self, frames: Sequence[bytes]) -> None:
+        """Send, waiting while the high-water mark is reached; as `Socket.send`, a cancel point
+        that is a schedule point only when it waits."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                self.send_nowait(frames)
+                return
+            except zmq.Again:
+                await self.wait_writable()
 
     async def wait_writable(self) -> None:
         """Wait until a send would not hit the high-water mark."""
@@ -436,7 +504,7 @@ class SerialSocket:
     def _events(self) -> int:
         if self._closed:
             raise trio.ClosedResourceError("the socket is closed")
-        return int(self.raw.getsockopt(_EVENTS))
+        return pending_events(self._poll_items)
 
     def close(self) -> None:
         """Close the socket; a task waiting in it gets `trio.ClosedResourceError`."""
@@ -452,40 +520,66 @@ class SerialSocket:
 
 
 class ZmqTransport:
-    """A node's DEALER through the proxy: sends `[dest, json]`, receives `[src, json]`."""
+    """A node's DEALER through the proxy: sends `[dest, json]`, receives `[src, json]`.
 
-    def __init__(self, sock: Socket) -> None:
+    Over a `Socket` (a reader task: several tasks may send and receive, as the stdio adapter's
+    two pumps do) or a `SerialSocket` (no reader task: one task at a time, as the driver's)."""
+
+    def __init__(self, sock: Socket | SerialSocket) -> None:
         self.sock = sock
 
     async def send(self, dest: str, data: bytes) -> None:
         """Send `data` to `dest` through the proxy; raises `SendError` if zmq refuses."""
         try:
             await self.sock.send([dest.encode(), data])
-        except zmq.ZMQError as e:
+        except (zmq.ZMQError, trio.ClosedResourceError) as e:
             raise SendError(f"cannot send to {dest}: {e}") from None
 
     async def receive(self) -> tuple[str, bytes]:
         """The next `(src, payload)`. Raises `WireError` for a frame that is not `[src, json]`
         and `trio.EndOfChannel` once the socket is closed."""
-        frames = await self.sock.receive()
-        if len(frames) != 2:
-            raise WireError(f"expected 2 frames [src, json], got {len(frames)}")
         try:
-            src = frames[0].decode()
-        except UnicodeDecodeError:
-            raise WireError("the src frame is not UTF-8") from None
-        return src, frames[1]
+            frames = await self.sock.receive()
+        except trio.ClosedResourceError:
+            raise trio.EndOfChannel from None
+        return _source_and_payload(frames)
+
+    def receive_nowait(self) -> tuple[str, bytes]:
+        """As `receive`, but raises `trio.WouldBlock` when no message is waiting."""
+        try:
+            frames = self.sock.receive_nowait()
+        except trio.ClosedResourceError:
+            raise trio.EndOfChannel from None
+        return _source_and_payload(frames)
+
+
+def _source_and_payload(frames: list[bytes]) -> tuple[str, bytes]:
+    if len(frames) != 2:
+        raise WireError(f"expected 2 frames [src, json], got {len(frames)}")
+    try:
+        src = frames[0].decode()
+    except UnicodeDecodeError:
+        raise WireError("the src frame is not UTF-8") from None
+    return src, frames[1]
 
 
 @asynccontextmanager
 async def open_node_transport(
-    node_id: str, endpoint: str, *, secret: str | None = None, hwm: int = HWM_DEFAULT
+    node_id: str,
+    endpoint: str,
+    *,
+    secret: str | None = None,
+    hwm: int = HWM_DEFAULT,
+    one_task: bool = False,
 ) -> AsyncIterator[ZmqTransport]:
-    """A node's DEALER connected to the proxy at `endpoint`, with its reader task running;
-    closed, with its context, when the block ends.
+    """A node's DEALER connected to the proxy at `endpoint`, closed, with its context, when
+    the block ends.
 
     With the run's `secret` it authenticates as `node_id` and announces itself with
-    `JOIN_FRAME`; without, it connects unauthenticated with routing id `node_id`.
+    `JOIN_FRAME`; without, it connects unauthenticated with routing id `node_id`. By default
+    a reader task runs (`Socket`), so that several tasks may use the transport; `one_task`
+    promises that one task at a time sends and receives (the driver's main loop), and then
+    there is none (`SerialSocket`): a message costs one task switch less on the way in.
     """
     ctx: zmq.Context[Any] = authenticated_context(secret) if secret else zmq.Context()
     raw = None
@@ -499,6 +593,14 @@ async def open_node_transport(
             raw.close(linger=LINGER_MS)
         ctx.term()  # would block forever on a socket left open
         raise
+    if one_task:
+        serial = SerialSocket(raw)
+        try:
+            yield ZmqTransport(serial)
+        finally:
+            serial.close()
+            ctx.term()
+        return
     sock = Socket(raw)
     try:
         async with trio.open_nursery() as nursery:

@@ -36,8 +36,8 @@ class NoKickSocket(wire.Socket):
 
 
 class EchoRouter:
-    """A ROUTER on its own thread (plain blocking zmq) that echoes every message except
-    `b"noreply"`, and sets `replied` after each echo."""
+    """A ROUTER on its own thread (plain blocking zmq) that echoes every message except one
+    whose last frame is `b"noreply"`, and sets `replied` after each echo."""
 
     def __init__(self, ctx: zmq.Context[Any]) -> None:
         self.sock = wire.make_socket(ctx, zmq.ROUTER)
@@ -53,9 +53,9 @@ class EchoRouter:
         while not self._stop.is_set():
             if not poller.poll(timeout=50):
                 continue
-            ident, payload = self.sock.recv_multipart()
-            if payload != b"noreply":
-                self.sock.send_multipart([ident, payload])
+            ident, *frames = self.sock.recv_multipart()
+            if frames[-1] != b"noreply":
+                self.sock.send_multipart([ident, *frames])
                 self.replied.set()
 
     def __enter__(self) -> EchoRouter:
@@ -144,6 +144,42 @@ async def test_close_ends_serve_and_receive(zmq_ctx: zmq.Context[Any]) -> None:
             sock.close()
             with pytest.raises(trio.EndOfChannel):
                 await sock.receive()
+
+
+async def test_a_one_task_transport_cannot_lose_a_message_to_its_own_sends(
+    zmq_ctx: zmq.Context[Any],
+) -> None:
+    """The driver's transport has no reader task (`one_task=True`): the task that sends also
+    reads, and checks `EVENTS` before it waits on the FD, so a send that swallowed the FD's
+    edge cannot leave a message unread (the interleaving of `swallow_the_wake_up`)."""
+    with EchoRouter(zmq_ctx) as router:
+        async with wire.open_node_transport("n1", router.endpoint, one_task=True) as transport:
+            assert isinstance(transport.sock, wire.SerialSocket)
+            fd = transport.sock.raw.getsockopt(zmq.FD)
+            for round_no in range(ROUNDS):
+                router.replied.clear()
+                payload = f"ping {round_no}".encode()
+                await transport.send("n2", payload)
+                assert router.replied.wait(REPLY_WAIT_S), "the echo router did not reply"
+                deadline = time.monotonic() + REPLY_WAIT_S
+                while is_readable(fd, timeout_s=0):  # until a send has cleared the FD
+                    await transport.send("n2", b"noreply")
+                    assert time.monotonic() < deadline, "no send ever cleared the FD"
+                with trio.fail_after(REPLY_WAIT_S):
+                    assert await transport.receive() == ("n2", payload)
+            with pytest.raises(trio.WouldBlock):
+                transport.receive_nowait()
+            router.replied.clear()
+            transport.sock.send_nowait([b"n2", b"one frame too many", b"{}"])
+            assert router.replied.wait(REPLY_WAIT_S)
+            with trio.fail_after(REPLY_WAIT_S), pytest.raises(wire.WireError, match="got 3"):
+                await transport.receive()
+    with pytest.raises(trio.EndOfChannel):  # closed with the block, as a `Socket`'s would be
+        transport.receive_nowait()
+    with pytest.raises(trio.EndOfChannel):
+        await transport.receive()
+    with pytest.raises(wire.SendError):
+        await transport.send("n2", b"{}")
 
 
 def test_codec_round_trip_keeps_unknown_keys() -> None:

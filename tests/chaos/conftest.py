@@ -51,10 +51,12 @@ async def connect(
     sockets: list[Socket] = []
 
     async def open_peer(
-        name: str, *, wait: bool = True, ctx: zmq.Context[Any] | None = None
+        name: str, *, wait: bool = True, ctx: zmq.Context[Any] | None = None,
+        endpoint: str | None = None,
     ) -> Peer:
+        """A peer connected to `endpoint`, by default the proxy's TCP one."""
         raw = make_socket(ctx or run_ctx, zmq.DEALER, identity=name, linger_ms=LINGER_MS)
-        raw.connect(proxy.endpoint)
+        raw.connect(endpoint or proxy.endpoint)
         sock = Socket(raw)
         sockets.append(sock)
         await nursery.start(sock.serve)

@@ -72,8 +72,10 @@ def test_client_ids_are_never_reused() -> None:
 def test_the_next_operation_is_due_a_gap_after_the_last_was_due() -> None:
     # On schedule: the gap counts from when the last one was due, not from its completion.
     assert next_due(10.0, 10.2, interval_s=0.5, gap_s=0.7) == pytest.approx(10.7)
-    # Held up for 5 s: it starts at once, having made up one interval and no more.
-    assert next_due(10.0, 15.0, interval_s=0.5, gap_s=0.3) == pytest.approx(14.8)
+    # Held up for 5 s: it starts at once, having made up two intervals (the largest gap) and
+    # no more.
+    assert next_due(10.0, 15.0, interval_s=0.5, gap_s=0.3) == pytest.approx(14.3)
+    assert next_due(10.0, 15.0, interval_s=0.5, gap_s=1.0) == pytest.approx(15.0)
 
 
 @pytest.mark.parametrize(
@@ -99,14 +101,28 @@ def test_a_worker_keeps_its_rate_when_replies_take_time(
     assert operations / duration_s == pytest.approx(1 / interval_s, rel=0.03)
 
 
-def test_a_worker_that_cannot_keep_up_runs_flat_out() -> None:
-    interval_s, latency_s = 0.001, 0.002  # each reply takes two intervals
+@pytest.mark.parametrize(
+    ("latency_intervals", "sleeping_share_max"),
+    [(1.2, 0.2), (2.0, 0.0), (10.0, 0.0)],
+)
+def test_a_worker_that_cannot_keep_up_runs_flat_out(
+    latency_intervals: float, sleeping_share_max: float
+) -> None:
+    """Replies slower than the interval: the worker is behind, and sleeps seldom (a lag of
+    one interval made it sleep before half of its operations, whatever the latency), and
+    never once they take two intervals or more."""
+    interval_s = 0.001
+    latency_s = latency_intervals * interval_s
     rng = random.Random(1)
     now = due = 0.0
-    for _ in range(1000):
+    sleeps = 0
+    for i in range(2000):
         due = next_due(due, now, interval_s=interval_s, gap_s=rng.uniform(0, 2 * interval_s))
-        assert due <= now + interval_s  # never sleeps more than an interval
+        assert due <= now + 2 * interval_s  # never sleeps more than the largest gap
+        if i >= 100 and due > now:  # not the start, when it is not behind yet
+            sleeps += 1
         now = max(now, due) + latency_s
+    assert sleeps <= sleeping_share_max * 1900
 
 
 class FakeClient:

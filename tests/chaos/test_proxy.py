@@ -46,10 +46,13 @@ async def test_ready_line_and_proxy_json(proxy: ProxyProcess, tmp_path: Path) ->
     assert ready == {
         "event": "ready",
         "endpoint": proxy.endpoint,
+        "ipc": proxy.ipc,
         "control": proxy.control,
         "pid": proxy.pid,
     }
     assert proxy.endpoint.startswith("tcp://127.0.0.1:")
+    assert proxy.ipc.startswith("ipc:///")
+    assert proxy.ipc.endswith(f"{tmp_path.name}/proxy-data.sock")
     assert proxy.control.startswith("ipc:///")
     assert proxy.control.endswith(f"{tmp_path.name}/proxy.sock")
 
@@ -429,6 +432,7 @@ async def test_serve_proxy_reports_an_unprompted_death(tmp_path: Path) -> None:
             proxy.process.kill()
     assert info.group_contains(ProxyExitedError, match=r"died unprompted with exit code -9")
     assert not (tmp_path / "proxy.sock").exists()  # removed on the orchestrator's side
+    assert not (tmp_path / "proxy-data.sock").exists()
     assert issubclass(ProxyExitedError, HarnessError)  # exit 4: the harness, not the system
 
 
@@ -473,14 +477,18 @@ def plain_dealer(
     return raw
 
 
+@pytest.mark.parametrize("via", ["endpoint", "ipc"])
 async def test_a_stranger_is_refused_and_the_node_keeps_its_traffic(
-    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess, tmp_path: Path
+    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess, tmp_path: Path,
+    via: str,
 ) -> None:
-    n1, n2 = await connect("n1"), await connect("n2")
+    # The real n2 on the unix socket, as in a run; strangers on either data endpoint.
+    n1, n2 = await connect("n1"), await connect("n2", endpoint=proxy.ipc)
     body = b'{"src":"n2","dest":"n1","body":{"type":"chaos_clock","offset_ms":100000}}'
+    endpoint = getattr(proxy, via)
     strangers = [
-        plain_dealer(proxy.endpoint, identity=b"n2"),  # no mechanism at all
-        plain_dealer(proxy.endpoint, identity=b"n2", username=b"n2", password=b"guess"),
+        plain_dealer(endpoint, identity=b"n2"),  # no mechanism at all
+        plain_dealer(endpoint, identity=b"n2", username=b"n2", password=b"guess"),
     ]
     try:
         for stranger in strangers:
@@ -500,7 +508,30 @@ async def test_a_stranger_is_refused_and_the_node_keeps_its_traffic(
     assert stats["received"] == stats["delivered"]  # refusals are not messages
     assert (await control.joined()) == {"n1": 1, "n2": 1}
     log = (tmp_path / "proxy.log").read_text()
-    assert "refused: 127.0.0.1 as 'n2': not the run's secret" in log
+    assert "as 'n2': not the run's secret" in log
+    if via == "endpoint":
+        assert "refused: 127.0.0.1 as 'n2': not the run's secret" in log
+
+
+async def test_peers_on_both_data_endpoints_reach_each_other_in_order(
+    control: ProxyControl, connect: Callable[..., Any], proxy: ProxyProcess, tmp_path: Path
+) -> None:
+    # One ROUTER behind both endpoints: routing, names and counters do not know the way in.
+    n1, n2 = await connect("n1"), await connect("n2", endpoint=proxy.ipc)
+    c1 = await connect("c1", endpoint=proxy.ipc)
+    sent = [await n1.send("n2", {"type": "gossip"}) for _ in range(50)]
+    assert [(await n2.receive())[1]["body"]["msg_id"] for _ in sent] == sent
+    sent = [await n2.send("n1", {"type": "gossip"}) for _ in range(50)]
+    assert [(await n1.receive())[1]["body"]["msg_id"] for _ in sent] == sent
+    await c1.send("n2", {"type": "read"})
+    assert (await n2.receive())[0] == "c1"
+    stats = await control.stats()
+    assert stats["links"]["n1->n2"] == {"received": 50, "delivered": 50, "lost": 0}
+    assert stats["links"]["n2->n1"] == {"received": 50, "delivered": 50, "lost": 0}
+    assert stats["links"]["c1->n2"] == {"received": 1, "delivered": 1, "lost": 0}
+    assert (await control.joined()) == {"n1": 1, "n2": 1}
+    logged = [x for x in log_lines(tmp_path / "messages.jsonl") if x.get("type") == "gossip"]
+    assert len(logged) == 100
 
 
 async def test_a_member_cannot_speak_as_another_id(
@@ -622,16 +653,17 @@ async def test_the_orchestrators_links_are_never_faulted(
 
 async def test_a_killed_proxy_leaves_no_socket_file(tmp_path: Path) -> None:
     proxy = await start_proxy(tmp_path, nodes=NODES, seed=1, epoch_ns=time.monotonic_ns())
-    sock = tmp_path / "proxy.sock"
+    socks = [tmp_path / "proxy.sock", tmp_path / "proxy-data.sock"]
     try:
-        assert sock.is_socket()
-        assert sock.stat().st_mode & 0o077 == 0  # only the user may connect
+        for sock in socks:
+            assert sock.is_socket()
+            assert sock.stat().st_mode & 0o077 == 0  # only the user may connect
         proxy.process.kill()
         assert await proxy.process.wait() == -signal.SIGKILL
-        assert sock.is_socket()  # the proxy ran none of its code
+        assert all(sock.is_socket() for sock in socks)  # the proxy ran none of its code
     finally:
         await proxy.stop()
-    assert not sock.exists()
+    assert not any(sock.exists() for sock in socks)
 
 
 async def test_the_proxy_needs_the_secret(tmp_path: Path) -> None:

@@ -558,7 +558,13 @@ class BadFrameTransport(MemoryTransport):
     """A transport that reports a bad frame (as `ZmqTransport` does) for `b"BAD FRAME"`."""
 
     async def receive(self) -> tuple[str, bytes]:
-        src, data = await super().receive()
+        return self._check(*await super().receive())
+
+    def receive_nowait(self) -> tuple[str, bytes]:
+        return self._check(*super().receive_nowait())
+
+    @staticmethod
+    def _check(src: str, data: bytes) -> tuple[str, bytes]:
         if data == b"BAD FRAME":
             raise WireError("expected 2 frames [src, json], got 3")
         return src, data

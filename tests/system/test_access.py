@@ -1,6 +1,7 @@
 """Only the run's own processes join its network, `chaos_` control comes only from the
 orchestrator, a node gets exactly one `init` however slowly it starts, and a killed proxy leaves
-no socket file (issue 7: found items 4, 7 and 8's last point).
+no socket file (issue 7: found items 4, 7 and 8's last point). The run's own processes reach
+the proxy by its unix socket (`ready["ipc"]`, issue 8): strangers are refused there too.
 
 Each test failed before: a stranger's DEALER with routing id `n4` cut the real n4 off and the
 verdict blamed the system; any client could skew a node's clock; a program that took two
@@ -96,15 +97,18 @@ def test_a_stranger_with_a_nodes_id_is_refused_and_the_node_keeps_its_traffic(
         ctx: zmq.Context[Any] = zmq.Context()
         strangers = []
         try:
-            for password in (None, b"a guess"):  # no credentials at all; a wrong secret
-                sock = ctx.socket(zmq.DEALER)
-                sock.setsockopt(zmq.LINGER, 0)
-                sock.setsockopt(zmq.IDENTITY, b"n4")  # what took n4 over before
-                if password is not None:
-                    sock.setsockopt(zmq.PLAIN_USERNAME, b"n4")
-                    sock.setsockopt(zmq.PLAIN_PASSWORD, password)
-                sock.connect(ready["endpoint"])
-                strangers.append(sock)
+            # On both data endpoints: TCP loopback, and the unix socket the run's own
+            # processes use (its file is the user's only; an abstract one has no file).
+            for endpoint in (ready["endpoint"], ready["ipc"]):
+                for password in (None, b"a guess"):  # no credentials at all; a wrong secret
+                    sock = ctx.socket(zmq.DEALER)
+                    sock.setsockopt(zmq.LINGER, 0)
+                    sock.setsockopt(zmq.IDENTITY, b"n4")  # what took n4 over before
+                    if password is not None:
+                        sock.setsockopt(zmq.PLAIN_USERNAME, b"n4")
+                        sock.setsockopt(zmq.PLAIN_PASSWORD, password)
+                    sock.connect(endpoint)
+                    strangers.append(sock)
             clock = {"src": "n4", "dest": "n1", "body": {"type": "chaos_clock", "msg_id": 1,
                                                          "offset_ms": 100000}}
             intruded_ns = time.monotonic_ns()
@@ -122,7 +126,7 @@ def test_a_stranger_with_a_nodes_id_is_refused_and_the_node_keeps_its_traffic(
     explain = f"run {run_dir}\nexit {code}\nstdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}"
     assert code == 0, explain  # the system is not blamed for the stranger
     results = json.loads((run_dir / "results.json").read_text())
-    assert results["proxy"]["refused"] >= 2, explain
+    assert results["proxy"]["refused"] >= 4, explain
     assert results["proxy"]["forbidden"] == 0, explain  # refused before sending anything
     epoch_ns = json.loads((run_dir / "run.json").read_text())["epoch_ns"]
     to_n4 = [x["time"] for x in read_jsonl(run_dir / "messages.jsonl")
@@ -153,10 +157,13 @@ def test_a_killed_proxy_fails_the_run_and_leaves_no_socket_file() -> None:
         with running("echo", "--seed", "1", "--time-limit", "5", store=store) as proc:
             run_dir, ready = wait_proxy_ready(store)
             assert ready["control"] == f"ipc://{run_dir.resolve() / 'proxy.sock'}"
+            assert ready["ipc"] == f"ipc://{run_dir.resolve() / 'proxy-data.sock'}"
             assert (run_dir / "proxy.sock").is_socket()
+            assert (run_dir / "proxy-data.sock").is_socket()
             os.kill(ready["pid"], signal.SIGKILL)
             code, stdout, stderr = finish(proc)
         explain = (f"run {run_dir}\nexit {code}\nstdout:\n{stdout[-3000:]}\n"
                    f"stderr:\n{stderr[-3000:]}")
         assert code == 4, explain  # the harness failed, not the system
         assert not (run_dir / "proxy.sock").exists(), explain
+        assert not (run_dir / "proxy-data.sock").exists(), explain
