@@ -181,6 +181,7 @@ _POLLIN = int(zmq.POLLIN)
 
 _TYPE = re.compile(rb'"type"\s*:\s*"([^"\\\x00-\x1f]{1,100})"')
 _MSG_ID = re.compile(rb'"msg_id"\s*:\s*(\d{1,19})\b')
+_IN_REPLY_TO = re.compile(rb'"in_reply_to"\s*:\s*(\d{1,19})\b')
 _CLIENT_ID = re.compile(r"c[0-9]{1,18}")
 
 
@@ -523,7 +524,8 @@ class Proxy:
 
     @staticmethod
     def _head(src_json: str, dst_json: str, body: bytes) -> str:
-        """The start of a log line: src, dest, and the body's type and msg_id when found."""
+        """The start of a log line: src, dest, and the body's type, msg_id and in_reply_to
+        when found (the report's message diagram pairs requests and replies by them)."""
         head = f'"src":{src_json},"dest":{dst_json},'
         match = _TYPE.search(body)
         if match:
@@ -531,6 +533,9 @@ class Proxy:
         match = _MSG_ID.search(body)
         if match:
             head += f'"msg_id":{int(match.group(1))},'
+        match = _IN_REPLY_TO.search(body)
+        if match:
+            head += f'"in_reply_to":{int(match.group(1))},'
         return head
 
     def _deliver_due(self, now: int) -> None:

@@ -75,7 +75,13 @@ async def test_routes_by_destination_frame(
     assert lines[0]["dest"] == "n2"
     assert lines[0]["msg_id"] == msg_id
     assert lines[0]["fate"] == "delivered"
+    assert "in_reply_to" not in lines[0]
     assert 0 < lines[0]["time"] < 60 * 10**9  # ns since the epoch, not since boot
+    await n2.send("n1", {"type": "gossip_ok", "in_reply_to": msg_id})
+    await n1.receive()
+    await control.stats()  # the log is written by then, as above
+    (reply,) = [x for x in log_lines(tmp_path / "messages.jsonl") if x.get("type") == "gossip_ok"]
+    assert reply["in_reply_to"] == msg_id
 
 
 async def test_partition_blocks_and_heal_restores(
