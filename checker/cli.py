@@ -18,6 +18,18 @@ and every add that might have happened by its end, decrements counted the other 
 reads, `:final? true`, also agree and lie in the final window) and `checker.setfull` (`:add`
 of an element, `:read` of the whole set). Both take `:f :add` and `:f :read`; `--init` does
 not apply to them. Without reads the verdict is unknown (elle-cli says valid).
+`--model total-queue` judges a queue history (`:f :enqueue`, `:dequeue`, `:drain`) with
+Jepsen's total-queue checker (`checker.total_queue`: every acknowledged enqueue dequeued,
+nothing dequeued that was never enqueued); `--model fifo-queue` checks the same histories for
+linearizability against a FIFO queue.
+`--model list-append` and `--model rw-register` judge transactional histories (`:f :txn`,
+values `[[:append k v] [:r k [v...]]]` or `[[:w k v] [:r k v]]`) as Elle does
+(`checker.elle`): anomalies, dependency cycles, and the consistency models they rule out;
+`--consistency-models M,...` names the models the history must satisfy (default
+strict-serializable; Elle's names, `checker.elle.models`), and applies to these two only.
+`--model bank` and `--model long-fork` are Jepsen's checkers of those names (`checker.bank`:
+every read of all accounts sums to the total of the first read, no negative balance;
+`checker.long_fork`: no two reads see two writes in opposite orders).
 
 Otherwise the history is checked for linearizability against a model, chosen, first match
 wins: `--model` (one of `checker.models.MODEL_NAMES`); the format's own (Porcupine's etcd logs
@@ -90,8 +102,13 @@ class _RegistryChoice(click.Choice):
 
 
 # Models that are checkers of their own rather than sequential specifications for the
-# linearizability search (module docstring): elle-cli's names, `:f :add` and `:f :read`.
-HISTORY_MODELS = ("counter", "set-full")
+# linearizability search (module docstring): elle-cli's names, `:f :add` and `:f :read`, and
+# Jepsen's total-queue, `:f :enqueue` and `:f :dequeue`.
+HISTORY_MODELS = (
+    "counter", "set-full", "total-queue", "list-append", "rw-register", "bank", "long-fork"
+)
+# The history models judged under consistency models (`--consistency-models`): Elle's.
+TXN_MODELS = ("list-append", "rw-register")
 
 
 def _model_names() -> Sequence[str]:
@@ -100,12 +117,32 @@ def _model_names() -> Sequence[str]:
     return (*MODEL_NAMES, *(m for m in HISTORY_MODELS if m not in MODEL_NAMES))
 
 
-def judge_history_model(name: str, ops: list[Any]) -> dict[str, Any]:
-    """Judge `ops` with the checker a history model names (`HISTORY_MODELS`)."""
+def judge_history_model(
+    name: str, ops: list[Any], *, consistency_models: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Judge `ops` with the checker a history model names (`HISTORY_MODELS`);
+    `consistency_models` is for the `TXN_MODELS`."""
+    if name in TXN_MODELS:
+        from checker.elle import list_append, rw_register
+
+        judge = list_append.check if name == "list-append" else rw_register.check
+        return judge(ops, consistency_models=consistency_models)
+    if name == "bank":
+        from checker.bank import bank
+
+        return bank(ops)
+    if name == "long-fork":
+        from checker.long_fork import long_fork
+
+        return long_fork(ops)
     if name == "counter":
         from checker.counter import counter
 
         return counter(ops, add_f="add", read_f="read")
+    if name == "total-queue":
+        from checker.total_queue import total_queue
+
+        return total_queue(ops)
     assert name == "set-full", name
     from checker.setfull import set_full
 
@@ -203,6 +240,7 @@ def check_file(
     time_limit_s: float | None,
     judge_run: JudgeRun | None = None,
     model_for_workload: ModelForWorkload | None = None,
+    consistency_models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Load and check one history; raises `UsageProblem` with the line to show."""
     from checker.formats import load
@@ -221,6 +259,7 @@ def check_file(
         time_limit_s=time_limit_s,
         judge_run=judge_run,
         model_for_workload=model_for_workload,
+        consistency_models=consistency_models,
     )
     if loaded.warnings:
         res = {**res, "warnings": list(loaded.warnings)}
@@ -236,6 +275,7 @@ def _check_loaded(
     time_limit_s: float | None,
     judge_run: JudgeRun | None,
     model_for_workload: ModelForWorkload | None,
+    consistency_models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Judge one loaded history (`checker.formats.Loaded`) as `check_file` says."""
     from checker.history import HistoryError
@@ -256,7 +296,9 @@ def _check_loaded(
         if init_text is not None:
             raise UsageProblem(f"--init does not apply to --model {model_name}; leave it out")
         try:
-            return judge_history_model(model_name, loaded.ops)
+            return judge_history_model(
+                model_name, loaded.ops, consistency_models=consistency_models
+            )
         except HistoryError as e:
             raise UsageProblem(f"{path}: {e}") from None
     name = model_name or loaded.default_model or workload_model(path, info, model_for_workload)
@@ -301,7 +343,7 @@ def make_check_command(
         type=_RegistryChoice(_model_names),
         default=None,
         help="Sequential model (default: from the format or the run's workload), or "
-        "counter / set-full to judge with those checkers, as elle-cli does.",
+        "counter / set-full / total-queue to judge with those checkers, as Jepsen does.",
     )
     @click.option(
         "--format",
@@ -326,6 +368,14 @@ def make_check_command(
         metavar="S",
         help="Search budget per file, in seconds.",
     )
+    @click.option(
+        "--consistency-models",
+        "consistency_text",
+        default=None,
+        metavar="M,...",
+        help="With --model list-append or rw-register: the consistency models the history "
+        "must satisfy, as Elle names them (default strict-serializable).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
     def check(
         paths: tuple[str, ...],
@@ -333,6 +383,7 @@ def make_check_command(
         fmt: str | None,
         init_text: str | None,
         time_limit_s: float,
+        consistency_text: str | None,
         as_json: bool,
     ) -> None:
         """Judge histories: a run directory by its own checkers, any history for linearizability.
@@ -341,6 +392,7 @@ def make_check_command(
         """
         from checker.result import exit_code, merge_valid
 
+        consistency_models = _consistency_models(consistency_text, model_name)
         results: dict[str, Any] = {}
         errors: dict[str, str] = {}
         out: list[str] = []
@@ -354,6 +406,7 @@ def make_check_command(
                     time_limit_s=time_limit_s,
                     judge_run=judge_run,
                     model_for_workload=model_for_workload,
+                    consistency_models=consistency_models,
                 )
             except UsageProblem as e:
                 errors[arg] = str(e)
@@ -388,6 +441,28 @@ def make_check_command(
 check = make_check_command()  # `python -m checker`: no workloads, so no run-directory judging
 
 
+def _consistency_models(text: str | None, model_name: str | None) -> list[str] | None:
+    """The `--consistency-models` list, or exit 2 with one line when it does not apply or
+    names an unknown model."""
+    if text is None:
+        return None
+    if model_name not in TXN_MODELS:
+        click.echo(
+            "error: --consistency-models applies to --model list-append or rw-register only; "
+            "leave it out or pass one of those",
+            err=True,
+        )
+        sys.exit(2)
+    from checker.elle.models import ModelError, canonical
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    try:
+        return [canonical(m) for m in names] or None
+    except ModelError as e:
+        click.echo(f"error: --consistency-models: {e}", err=True)
+        sys.exit(2)
+
+
 def _line(arg: str, res: dict[str, Any]) -> str:
     from checker.explain import render
     from checker.result import brief
@@ -404,7 +479,7 @@ def _line(arg: str, res: dict[str, Any]) -> str:
         return "\n".join(lines)
 
     word = {True: "valid  ", False: "INVALID"}.get(res["valid"], "unknown")
-    if res.get("checker") not in (None, "linearizability"):  # --model counter / set-full
+    if res.get("checker") not in (None, "linearizability"):  # --model counter, set-full, ...
         details = brief(res)
         lines = [f"{word} {arg} ({res['checker']}" + (f": {details})" if details else ")")]
         lines.extend(f"  {v['text']}" for v in res.get("violations", ())[:3])

@@ -157,7 +157,10 @@ def _parse_json_array(text: str, path: Path) -> list[Op]:
         ) from None
     if not isinstance(rows, list):
         raise HistoryError(f"{path}:1: expected a JSON array of operations")
-    ops = [op_from_json(row, where=f"{path}: operation {n}") for n, row in enumerate(rows)]
+    ops = [
+        op_from_json(txn_defaults(row), where=f"{path}: operation {n}")
+        for n, row in enumerate(rows)
+    ]
     for n, op in enumerate(ops):
         if op.index < 0:
             op.index = n
@@ -241,7 +244,21 @@ def _op_from_map(d: Any, path: Path, lineno: int, n: int) -> Op:
     plain.setdefault("time", n)
     if isinstance(plain.get("f"), str | int) and not isinstance(plain.get("f"), str):
         plain["f"] = str(plain["f"])
-    return op_from_json(plain, where=f"{path}:{lineno}")
+    return op_from_json(txn_defaults(plain), where=f"{path}:{lineno}")
+
+
+def txn_defaults(row: Any) -> Any:
+    """Elle's own histories (its paper example, elle-cli's test histories) leave `:f :txn`,
+    and sometimes `:process`, out of transaction rows, which Jepsen reads as nil (elle-cli
+    says so in its row-family). A row whose value is a list of micro-operations `[f k v]` and
+    that lacks them gets `f` "txn" and `process` null (one process); any other row is left
+    as it is, and refused if it lacks them."""
+    if not isinstance(row, dict) or ("f" in row and "process" in row):
+        return row
+    value = row.get("value")
+    if not (isinstance(value, list) and value and all(isinstance(m, list) for m in value)):
+        return row
+    return {"f": "txn", "process": None, **row}
 
 
 def _plain(value: Any) -> Any:

@@ -4,6 +4,13 @@ Operations: `enqueue` of a value, `dequeue` completing with the value taken (nil
 empty). The state is a tuple, head first (`init`: the starting contents). Calls:
 `("enq", v)`, `("deq", v)`, and `("deq?",)` for a dequeue whose result is unknown (`info`): if
 it took effect it removed the head, whatever that was.
+
+Jepsen's queue histories (`:f :enqueue` / `:dequeue`, EDN or JSON) are judged as they are: a
+`fail` dequeue (Jepsen's clients record an empty queue so) did not happen; an `ok` dequeue of
+nil saw the queue empty (Knossos would call it impossible). A `:drain` (a client dequeuing
+until the queue was empty, recorded as one operation) is refused with a pointer to
+`--model total-queue`: its dequeues may interleave with other clients' operations, which one
+atomic step cannot express, and Knossos's fifo-queue does not take it either.
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ def _compile(
         if status == "info":
             return ("deq?",)
         return None if status == "fail" else ("deq", freeze(completed))
+    if f == "drain":
+        raise ModelError(
+            "the fifo-queue model cannot place a drain (several dequeues recorded as one "
+            "operation); judge a drained queue with --model total-queue, which expands drains "
+            "as Jepsen does"
+        )
     raise ModelError(f"the fifo-queue model has no operation {f!r}; {_EXPECTED}")
 
 

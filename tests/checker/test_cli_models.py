@@ -155,7 +155,7 @@ def test_init_does_not_apply_and_bad_values_are_usage_errors(tmp_path: Path) -> 
 def test_the_models_are_offered_and_unknown_ones_refused(tmp_path: Path) -> None:
     path = tmp_path / "h.edn"
     path.write_text(COUNTER_LOW_EDN)
-    out = CliRunner().invoke(check, [str(path), "--model", "bank"])
+    out = CliRunner().invoke(check, [str(path), "--model", "no-such-model"])
     assert out.exit_code == 2
     assert "'counter'" in out.output
     assert "'set-full'" in out.output

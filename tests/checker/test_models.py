@@ -109,12 +109,12 @@ def test_an_unknown_operation_names_the_model_and_what_it_knows(name: str) -> No
 
 
 def test_the_cli_offers_the_registry() -> None:
-    from checker.cli import check
+    from checker.cli import HISTORY_MODELS, check
 
     (option,) = [p for p in check.params if p.name == "model_name"]
     # The sequential models, then the models that are checkers of their own (elle-cli's).
     assert tuple(option.type.choices) == (  # type: ignore[attr-defined]
-        *MODEL_NAMES, "counter", "set-full")
+        *MODEL_NAMES, *HISTORY_MODELS)
 
 
 def test_unknown_model_name_lists_the_registry() -> None:
