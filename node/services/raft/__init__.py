@@ -85,7 +85,9 @@ The machine is `core.Raft` (tunables from `Boot.params`: `election_timeout_s` as
 `forward_timeout_s`); `core.Raft.status()` is what `chaos_status` answers: role, term,
 commit_index, leader, last_index. Every change of role, term or known leader, and the state at
 init, is logged as `raft_role{role, term, leader}`: the election-safety check reads those.
-`kv.KvStore` is the replicated map.
+`kv.KvStore` is the replicated map. `core.Raft` is lin-kv's subclass of `core.RaftCore`,
+which is generic over the state machine it replicates (node/services/log replicates
+Maelstrom's kafka logs with it; core.py's docstring says what a subclass defines).
 
 Bugs:
     stale-read    every node (leader, follower, deposed leader) answers reads at once from

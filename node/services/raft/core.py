@@ -1,18 +1,33 @@
 """The Raft machine (see the package docstring for the protocol, storage and bugs).
 
-`Raft` is one node: its handlers turn requests, Raft messages and timers into effects. The
-rules are the Raft paper's figure 2, each written next to the code that follows it; the
-numbers in comments (§5.3) are the paper's sections. The state a machine keeps:
+`RaftCore` is one node of a Raft group, generic over the state machine it replicates; `Raft`
+is lin-kv's, replicating `kv.KvStore` (node/services/log replicates Maelstrom's kafka logs with
+the same core). Its handlers turn requests, Raft messages and timers into effects. The rules
+are the Raft paper's figure 2, each written next to the code that follows it; the numbers in
+comments (§5.3) are the paper's sections. The state a machine keeps:
 
 - persistent (`term`, `voted_for`, `entries`): written through `self.persist` before any
   message that depends on it goes out (a vote, an acknowledgement of entries);
-- volatile on every node (`commit_index`, `applied_index`, `kv`, `role`, `leader_id`);
+- volatile on every node (`commit_index`, `applied_index`, `state`, `role`, `leader_id`);
 - volatile on a leader (`next_index`, `match_index`, `acked_round`, `pending`, `reads`, and
   `relayed`: answers to followers' forwards, sent together at the end of the step);
 - a follower's `forwards`: client requests it relayed to the leader, awaiting the answer.
 
 Indexes count from 1; `entries[i - 1]` is entry `i`, a `(term, command)` pair, and index 0
 is the empty log's "entry" of term 0.
+
+What a service adds to the core (a subclass, as `Raft` below):
+- `make_state()`: the replicated state machine, a `StateMachine`: `apply(command, *, index)`
+  takes each committed command once, in log order, on every node, and returns the reply body
+  for the request that logged it (None: no reply, e.g. a duplicate); `query(query)` answers a
+  read-only request from the state applied so far. Both pure and deterministic: the same log
+  gives the same state and the same replies everywhere.
+- `parse(body) -> Request`: a client request as a command to log, or a query to serve by read
+  index (raises `Malformed`); and an `on_<type> = RaftCore.on_request` for each request type.
+- `bugs` (the names `--bug` may plant) and `params` (the tunables `Boot.params` may set).
+- hooks a service's planted bugs override: `accept(route, command)` (the leader took a
+  command: log it and answer when it is applied), `answer_query(query)` and
+  `shippable_index()` (how far the leader may send its log).
 
     m = Raft(Boot("n1", random.Random(1), durable={"term": 2, "vote": "n1"}))
     m.step(Init(("n1", "n2", "n3")), now_s=0.0)   # a follower of term 2, election timer set
@@ -21,8 +36,9 @@ is the empty log's "entry" of term 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from node.machine import Body, Boot, Effects, Event, Machine, Malformed, Message, field_of
 from node.protocol import CRASH, MALFORMED_REQUEST, TEMPORARILY_UNAVAILABLE
@@ -56,6 +72,31 @@ PARAMS: dict[str, Any] = {
 EXPIRE_TICKS = 3  # expire ticks per forward_timeout_s, plus one
 
 
+class StateMachine(Protocol):
+    """What Raft replicates (see the module docstring): pure, deterministic."""
+
+    def apply(self, command: Command, *, index: int) -> Body | None: ...
+
+    def query(self, query: Any) -> Body: ...
+
+
+S = TypeVar("S", bound=StateMachine)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A client request as the state machine sees it: a `command` to log (a dict; the core
+    adds `client`), or, when `command` is None, a read-only `query` (any value, even None)
+    served by read index."""
+
+    command: dict[str, Any] | None = None
+    query: Any = None
+
+    @property
+    def is_query(self) -> bool:
+        return self.command is None
+
+
 @dataclass
 class Forward:
     """A client request relayed to the leader: answered when `forward_ok` comes back, or when
@@ -64,15 +105,16 @@ class Forward:
     request: Message
     expires_tick: int  # forgotten at this expire tick
     leader: str  # the node it was relayed to
+    is_query: bool = False  # a query changes nothing: giving up on it is definite
 
 
 @dataclass
 class Read:
-    """A read waiting at the leader for a heartbeat round (`round`, 0 until its round starts)
-    acknowledged by a majority, and for the state machine to reach `index`."""
+    """A query waiting at the leader for a heartbeat round (`round`, 0 until its round
+    starts) acknowledged by a majority, and for the state machine to reach `index`."""
 
     route: Message  # the client's request, or a follower's `forward`
-    key: Any
+    query: Any
     index: int
     expires_tick: int
     round: int = 0
@@ -92,13 +134,18 @@ def _entries_of(msg: Message) -> list[tuple[int, Command]]:
     return entries
 
 
-class Raft(Machine):
+class RaftCore(Machine, Generic[S]):
+    """One Raft node replicating the state machine `make_state()` builds (module docstring)."""
+
+    bugs: ClassVar[Mapping[str, str]] = BUGS
+    params: ClassVar[Mapping[str, Any]] = PARAMS
+
     def __init__(self, boot: Boot) -> None:
-        assert boot.bug is None or boot.bug in BUGS, boot.bug
-        unknown = set(boot.params) - set(PARAMS)
-        assert not unknown, f"unknown raft params {sorted(unknown)}; use {sorted(PARAMS)}"
+        assert boot.bug is None or boot.bug in self.bugs, boot.bug
+        unknown = set(boot.params) - set(self.params)
+        assert not unknown, f"unknown raft params {sorted(unknown)}; use {sorted(self.params)}"
         super().__init__(boot)
-        params = {**PARAMS, **boot.params}
+        params = {**self.params, **boot.params}
         low_s, high_s = params["election_timeout_s"]
         self.election_timeout_s = (float(low_s), float(high_s))
         self.heartbeat_interval_s = float(params["heartbeat_interval_s"])
@@ -129,7 +176,7 @@ class Raft(Machine):
         self.leader_id: str | None = None
         self.commit_index = 0  # volatile: relearnt from the leader after a restart
         self.applied_index = 0
-        self.kv = KvStore()
+        self.state: S = self.make_state()
         self.is_started = False
         self.votes: set[str] = set()
         # Leader state, reset by each election won.
@@ -401,8 +448,9 @@ class Raft(Machine):
         next_index = self.next_index[peer]
         window_end = self.match_index[peer] + self.batch_max * self.pipeline_max
         first_msg_id = 0
-        while next_index <= min(self.last_index, window_end):
-            end = min(self.last_index, window_end, next_index + self.batch_max - 1)
+        last = min(self.last_index, self.shippable_index())
+        while next_index <= min(last, window_end):
+            end = min(last, window_end, next_index + self.batch_max - 1)
             msg_id = self._send_batch(peer, next_index, end)
             first_msg_id = first_msg_id or msg_id
             next_index = end + 1
@@ -515,18 +563,46 @@ class Raft(Machine):
         while self.applied_index < self.commit_index:
             self.applied_index += 1
             _, command = self.entries[self.applied_index - 1]
-            result = self.kv.apply(command)
+            result = self.state.apply(command, index=self.applied_index)
             route = self.pending.pop(self.applied_index, None)
             if route is not None and result is not None:
                 self._answer(route, result)
 
+    # -- what a service defines ------------------------------------------------------------
+
+    def make_state(self) -> S:
+        raise NotImplementedError(f"{type(self).__name__} must define make_state")
+
+    def parse(self, body: Body) -> Request:
+        """A client request body as a command or a query; raises `Malformed`."""
+        raise NotImplementedError(f"{type(self).__name__} must define parse")
+
+    def accept(self, route: Message, command: dict[str, Any]) -> None:
+        """The leader takes a command: append it to the log (synced by the replicate tick)
+        and answer `route` when it is applied."""
+        self.entries.append((self.term, command))
+        self._save_entries(self.last_index)
+        self.pending[self.last_index] = route
+
+    def shippable_index(self) -> int:
+        """The last entry a leader may send its followers now: all of them (a bug may hold
+        some back)."""
+        return self.last_index
+
+    def answer_query(self, query: Any) -> Body:
+        """A query's answer from the state applied so far (the read index decides when)."""
+        return self.state.query(query)
+
     # -- clients (and requests forwarded by followers) -----------------------------------------
 
-    def on_read(self, msg: Message) -> None:
-        msg_id = msg["body"].get("msg_id")
-        self._request(msg, msg["body"], client=[msg["src"], msg_id] if _is_int(msg_id) else None)
+    def on_request(self, msg: Message) -> None:
+        """A client's request of any type the service serves (`on_<type> = on_request`)."""
+        self.serve(msg, msg["body"])
 
-    on_write = on_cas = on_read
+    def serve(self, route: Message, body: Body) -> None:
+        """Serve the request `body` that arrived as `route`, named by its client's msg_id."""
+        msg_id = route["body"].get("msg_id")
+        self._request(route, body, client=[route["src"], msg_id] if _is_int(msg_id) else None)
 
     def on_forward(self, msg: Message) -> None:
         body = msg["body"]
@@ -559,27 +635,29 @@ class Raft(Machine):
 
     def _request(self, route: Message, body: Body, *, client: list[Any] | None) -> None:
         """Serve, forward or refuse a client request; `client` ([src, msg_id]) names it, so
-        that a request delivered twice is applied once (`kv.KvStore`)."""
-        f, key, command = request_of(body)
-        if f == "read" and self.bug == STALE_READ:
-            self._answer(route, self.kv.read(key))  # the bug: whatever we applied, unconfirmed
+        that a request delivered twice is applied once (the state machine's sessions)."""
+        request = self.parse(body)
+        if request.is_query and self.bug == STALE_READ:
+            # The bug: whatever we applied, unconfirmed.
+            self._answer(route, self.answer_query(request.query))
         elif self.role == LEADER:
-            if command is None:
+            if request.command is None:
                 index = max(self.commit_index, self.term_start_index)
-                self.reads_waiting.append(Read(route, key, index, self._expires_tick()))
+                self.reads_waiting.append(Read(route, request.query, index,
+                                               self._expires_tick()))
                 self._arm_expire()
             else:
+                command = dict(request.command)
                 if client is not None:
                     command["client"] = client
-                self.entries.append((self.term, command))
-                self._save_entries(self.last_index)  # synced by the replicate tick
-                self.pending[self.last_index] = route
+                self.accept(route, command)
             self._arm_replicate()
         elif self.leader_id is not None and route["body"]["type"] != "forward":
-            request = {k: v for k, v in body.items() if k != "msg_id"}
-            msg_id = self.send(self.leader_id, {"type": "forward", "request": request,
+            relayed = {k: v for k, v in body.items() if k != "msg_id"}
+            msg_id = self.send(self.leader_id, {"type": "forward", "request": relayed,
                                                 "client": client, "boot": self.boot})
-            self.forwards[msg_id] = Forward(route, self._expires_tick(), self.leader_id)
+            self.forwards[msg_id] = Forward(route, self._expires_tick(), self.leader_id,
+                                            is_query=request.is_query)
             self._arm_expire()
         else:  # no leader known (or a second hop): it certainly will not happen
             self._answer(route, error(TEMPORARILY_UNAVAILABLE, "no leader known; retry later"))
@@ -595,7 +673,7 @@ class Raft(Machine):
             if forward.leader == self.leader_id:
                 continue
             del self.forwards[msg_id]
-            if forward.request["body"].get("type") == "read":
+            if forward.is_query:
                 self._answer(forward.request, error(
                     TEMPORARILY_UNAVAILABLE, f"{forward.leader} stopped leading; retry"))
             else:
@@ -624,7 +702,7 @@ class Raft(Machine):
         waiting = []
         for read in self.reads:
             if read.round <= confirmed and read.index <= self.applied_index:
-                self._answer(read.route, self.kv.read(read.key))
+                self._answer(read.route, self.answer_query(read.query))
             else:
                 waiting.append(read)
         self.reads = waiting
@@ -652,3 +730,20 @@ class Raft(Machine):
         self.reads_waiting = [r for r in self.reads_waiting if r.expires_tick > tick]
         if self.forwards or self.reads or self.reads_waiting:
             self._arm_expire()
+
+
+class Raft(RaftCore[KvStore]):
+    """lin-kv on Raft: `read` is a query, `write` and `cas` are commands (`kv`)."""
+
+    def make_state(self) -> KvStore:
+        return KvStore()
+
+    @property
+    def kv(self) -> KvStore:
+        return self.state
+
+    def parse(self, body: Body) -> Request:
+        f, key, command = request_of(body)
+        return Request(query=key) if f == "read" else Request(command=command)
+
+    on_read = on_write = on_cas = RaftCore.on_request

@@ -79,8 +79,13 @@ class KvStore:
             return error(KEY_DOES_NOT_EXIST, f"key {text} does not exist")
         return {"type": "read_ok", "value": self.values[text]}
 
-    def apply(self, command: Command) -> Body | None:
-        """Apply one committed command; its reply body (None for a no-op or a duplicate)."""
+    def query(self, key: Any) -> Body:
+        """A read, as `core.RaftCore` serves queries (by read index)."""
+        return self.read(key)
+
+    def apply(self, command: Command, *, index: int = 0) -> Body | None:
+        """Apply one committed command (entry `index` of the log: the map has no use for it);
+        its reply body (None for a no-op or a duplicate)."""
         if command is None:
             return None
         if command.get("client") is not None:
