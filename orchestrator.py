@@ -202,7 +202,8 @@ class Run:
         service_argv = None if c.service is None else ["--service", c.service]
         async with Cluster(self.run_dir, c.node_ids, service_argv=service_argv,
                            node_cmd=c.node_cmd, seed=c.seed, epoch_ns=self.epoch_ns,
-                           bug=c.bug) as cluster:
+                           bug=c.bug,
+                           fault_service_links=c.scenario.fault_service_links) as cluster:
             for node_id, body in self.workload.setup(c.node_ids):
                 await cluster.send_setup(node_id, body)
             self.nemesis = Nemesis(cluster, self.recorder, counters=cluster.network_stats)

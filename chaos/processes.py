@@ -188,12 +188,16 @@ def remove_socket_file(path: Path) -> None:
 
 
 def proxy_command(
-    run_dir: Path, *, nodes: Sequence[str], seed: int, epoch_ns: int, parent_pid: int
+    run_dir: Path, *, nodes: Sequence[str], seed: int, epoch_ns: int, parent_pid: int,
+    fault_service_links: bool = False,
 ) -> list[str]:
     """The proxy's command line (docs/internals.md)."""
-    return [sys.executable, "-m", "chaos.proxy", "--run-dir", str(run_dir),
-            "--parent-pid", str(parent_pid), "--epoch-ns", str(epoch_ns), "--seed", str(seed),
-            "--nodes", ",".join(nodes)]
+    command = [sys.executable, "-m", "chaos.proxy", "--run-dir", str(run_dir),
+               "--parent-pid", str(parent_pid), "--epoch-ns", str(epoch_ns), "--seed", str(seed),
+               "--nodes", ",".join(nodes)]
+    if fault_service_links:
+        command.append("--fault-service-links")
+    return command
 
 
 async def start_proxy(
@@ -205,18 +209,22 @@ async def start_proxy(
     parent_pid: int | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
     secret: str | None = None,
+    fault_service_links: bool = False,
 ) -> ProxyProcess:
     """Start the proxy and wait for its ready line. The caller must `stop()` it.
 
     `parent_pid` defaults to this process; `secret` (the run's) to a fresh one, handed back as
-    `ProxyProcess.secret`. Raises `ProxyStartError`, with the tail of `RUN_DIR/proxy.log`, if
-    the proxy exits first or is not ready within `ready_timeout_s`.
+    `ProxyProcess.secret`. `fault_service_links` lets faults reach the services' links
+    (`seq-kv` and the others the proxy hosts; chaos.proxy). Raises `ProxyStartError`, with
+    the tail of `RUN_DIR/proxy.log`, if the proxy exits first or is not ready within
+    `ready_timeout_s`.
     """
     run_dir = Path(run_dir)
     log_path = run_dir / "proxy.log"
     secret = secret or make_secret()
     command = proxy_command(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
-                            parent_pid=os.getpid() if parent_pid is None else parent_pid)
+                            parent_pid=os.getpid() if parent_pid is None else parent_pid,
+                            fault_service_links=fault_service_links)
     try:
         with log_path.open("ab") as log:
             process = await trio.lowlevel.open_process(
@@ -284,6 +292,7 @@ async def serve_proxy(
     ready_timeout_s: float = READY_TIMEOUT_S,
     stop_grace_s: float = STOP_GRACE_S,
     secret: str | None = None,
+    fault_service_links: bool = False,
     task_status: trio.TaskStatus[ProxyProcess] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy for as long as this task runs; use with `await nursery.start(...)`.
@@ -294,7 +303,7 @@ async def serve_proxy(
     """
     proxy = await start_proxy(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
                               parent_pid=parent_pid, ready_timeout_s=ready_timeout_s,
-                              secret=secret)
+                              secret=secret, fault_service_links=fault_service_links)
     try:
         task_status.started(proxy)
         code = await proxy.process.wait()

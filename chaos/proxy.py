@@ -108,6 +108,18 @@ socket for RCVMORE after each frame, an `EVENTS` check after each message (throu
 first frame (unroutable, full) before anything is queued, so a message still goes whole or
 not at all. bench/proxy.py measures the result against a bare ROUTER forwarding loop.
 
+## The services a cluster offers
+The proxy hosts Maelstrom's services (`seq-kv`, `lin-kv`, `lww-kv`, `lin-tso`;
+`node.cluster_services.KvServices`, whose docstring has their semantics): they are ids of the
+run that no process logs in as (the login admits only nodes and client ids). A copy for a
+service id that leaves the fault pipeline is handed to the service at that instant and
+counted `delivered` like any other; the reply enters the pipeline as a message from the service
+(`received`, then faults, then delivered to the request's `src`). Both appear in
+`messages.jsonl`. Service links are exempt from link faults and partitions (as the admin's are)
+unless the proxy was started with `--fault-service-links` (the scenario's
+`fault_service_links`): then link-fault rules treat service ids as nodes (`*` matches them) and
+a partition places the services with one node (`node.cluster_services.service_grudge`).
+
 ## Lifetime
 Exits 0 on SIGTERM, SIGINT or `shutdown` (flushing the log first). It asks Linux for SIGHUP
 when its parent dies (`PR_SET_PDEATHSIG`) and also polls `os.getppid() != --parent-pid` every
@@ -150,6 +162,7 @@ from chaos.faults import (
     grudge_to_json,
     parse_rules,
 )
+from node.cluster_services import SERVICE_IDS, KvServices, service_grudge
 from node.wire import JOIN_FRAME, LINGER_MS, SECRET_ENV, make_socket, pending_events
 
 PROXY_HWM = 1_000_000  # high: a full queue is a counted loss, but it should take a real stall
@@ -250,15 +263,26 @@ class Proxy:
         epoch_ns: int,
         parent_pid: int | None,
         secret: str,
+        fault_service_links: bool = False,
     ) -> None:
         if not secret:
             raise ValueError("the run's secret must not be empty")
+        clash = sorted(set(nodes) & set(SERVICE_IDS))
+        if clash:
+            raise ValueError(f"node ids {clash} are the names of the cluster's services")
         self.run_dir = run_dir
         self.nodes = tuple(nodes)
+        self.services = KvServices(seed=seed)
+        self._service_ids = frozenset(SERVICE_IDS)
+        self.fault_service_links = fault_service_links
+        # Never faulted: the admin's links, and the services' unless the run says otherwise.
+        self._exempt = frozenset({ADMIN_ID} | (set() if fault_service_links else set(SERVICE_IDS)))
+        # The ids link-fault rules treat as nodes (`*` matches them without "clients").
+        self._faulted_ids = self.nodes + (SERVICE_IDS if fault_service_links else ())
         self.epoch_ns = epoch_ns
         self.parent_pid = parent_pid
         self.rng = random.Random(seed)
-        self.table = FaultTable(nodes=self.nodes)
+        self.table = FaultTable(nodes=self._faulted_ids)
         self.grudge: Grudge = {}
         self.grudge_clients = False
         self._blocked: frozenset[tuple[str, str]] = frozenset()
@@ -486,11 +510,17 @@ class Proxy:
         ):
             self._forbidden(src, dst, self._head(src_json, dst_json, body), now)
             return
+        self._route(dest, sender, body, src, src_json, dst, dst_json, now)
+
+    def _route(self, dest: bytes, sender: bytes, body: bytes, src: str, src_json: str,
+               dst: str, dst_json: str, now: int) -> None:
+        """A well-formed message enters the fault pipeline: received, then its fate."""
         counts = self._counts
         counts["received"] += 1
         self._link(src, dst)[0] += 1
         table = self.table
-        if table.rules and src != ADMIN_ID and dst != ADMIN_ID:
+        exempt = self._exempt
+        if table.rules and src not in exempt and dst not in exempt:
             fate = table.fate(src, dst, self.rng)
         else:
             fate = DELIVER_NOW
@@ -561,7 +591,10 @@ class Proxy:
             self._lose("partitioned", src, dst, head, received_ns, now, extra)
             return
         routing_id = self._routes.get(dest)  # looked up now: the node may have restarted
-        if routing_id is None:  # never joined
+        if routing_id is None:  # never joined, or a service
+            if dst in self._service_ids:
+                self._serve(dst, body, src, dst, head, received_ns, now, fate, extra)
+                return
             self._lose("unroutable", src, dst, head, received_ns, now, extra)
             return
         send = self.data.send
@@ -586,6 +619,26 @@ class Proxy:
             f'{{"time":{now - self.epoch_ns},{head}"fate":"{fate}","delay_ms":{delay_ms:.3f}'
             f"{extra}}}\n"
         )
+
+    def _serve(self, service: str, body: bytes, src: str, dst: str, head: str,
+               received_ns: int, now: int, fate: str, extra: str) -> None:
+        """Hand a copy to the service `service` (delivered), and route its reply."""
+        self._counts["delivered"] += 1
+        self._link(src, dst)[1] += 1
+        delay_ms = (now - received_ns) / 1e6
+        self.log.append(
+            f'{{"time":{now - self.epoch_ns},{head}"fate":"{fate}","delay_ms":{delay_ms:.3f}'
+            f"{extra}}}\n"
+        )
+        answer = self.services.handle_json(service, body)
+        if answer is None:
+            return
+        reply_dst, reply = answer
+        reply_id = self._id(reply_dst.encode())
+        if reply_id is None:  # an empty or unprintable src: nobody to answer
+            return
+        self._route(reply_dst.encode(), service.encode(), reply.encode(), service,
+                    json.dumps(service), reply_id[0], reply_id[1], now)
 
     def _lose(
         self, fate: str, src: str, dst: str, head: str, received_ns: int, now: int, extra: str
@@ -757,17 +810,17 @@ class Proxy:
                 raise ValueError("partition: 'grudge' is required (node -> [nodes])")
             grudge = grudge_from_json(request["grudge"], nodes=self.nodes, clients=clients)
             self.grudge, self.grudge_clients = grudge, clients
-            self._blocked = blocked_links(grudge)
+            self._blocked = self._blocked_links(grudge)
             _log(f"partition {json.dumps(grudge_to_json(grudge))} clients={clients}")
         elif cmd == "link_faults":
             if "faults" not in request:
                 raise ValueError("link_faults: 'faults' is required (a list of rules)")
             rules = parse_rules(request["faults"])
-            self.table = FaultTable(rules, nodes=self.nodes, clients=clients)
+            self.table = FaultTable(rules, nodes=self._faulted_ids, clients=clients)
             _log(f"link_faults {json.dumps(self.table.to_json())}")
         elif cmd == "heal":
             self.grudge, self.grudge_clients, self._blocked = {}, False, frozenset()
-            self.table = FaultTable(nodes=self.nodes)
+            self.table = FaultTable(nodes=self._faulted_ids)
             _log("heal")
         elif cmd == "stats":
             return {"stats": self.statistics().to_json()}
@@ -777,6 +830,15 @@ class Proxy:
             _log("shutdown requested")
             self._stop = True
         return {}
+
+    def _blocked_links(self, grudge: Grudge) -> frozenset[tuple[str, str]]:
+        """The links a grudge cuts, the services' included when their links are faulted."""
+        if self.fault_service_links:
+            return blocked_links(service_grudge(grudge, self.nodes, SERVICE_IDS))
+        return frozenset(
+            (a, b) for a, b in blocked_links(grudge)
+            if a not in self._service_ids and b not in self._service_ids
+        )
 
     def close(self) -> None:
         self.log.close()
@@ -844,12 +906,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", required=True, type=int, help="seeds every fault decision")
     parser.add_argument("--nodes", required=True, help="comma-separated node ids, e.g. n1,n2,n3")
+    parser.add_argument("--fault-service-links", action="store_true",
+                        help="let link faults and partitions reach the services (seq-kv, ...)")
     args = parser.parse_args(argv)
     nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
     if not nodes:
         parser.error("--nodes: give at least one node id, e.g. --nodes n1,n2,n3")
     if len(set(nodes)) != len(nodes):
         parser.error(f"--nodes: ids must be distinct, got {args.nodes}")
+    if set(nodes) & set(SERVICE_IDS):
+        parser.error(f"--nodes: {', '.join(SERVICE_IDS)} are the cluster's services; "
+                     "name the nodes otherwise (n1, n2, ...)")
     args.nodes = nodes
     if not args.run_dir.is_dir():
         parser.error(f"--run-dir: {args.run_dir} is not a directory; create it first")
@@ -877,6 +944,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epoch_ns=args.epoch_ns,
         parent_pid=args.parent_pid,
         secret=args.secret,
+        fault_service_links=args.fault_service_links,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -904,7 +972,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp.replace(args.run_dir / "proxy.json")
         print(line, flush=True)
         _log(f"ready: data {proxy.endpoint} and {proxy.ipc_endpoint}, control "
-             f"{proxy.control_endpoint}, nodes {args.nodes}")
+             f"{proxy.control_endpoint}, nodes {args.nodes}, services {list(SERVICE_IDS)} "
+             f"(links faulted: {args.fault_service_links})")
         proxy.run()
     finally:
         proxy.close()

@@ -27,6 +27,12 @@ The network owns no clock and no heap: it is given the simulator's `EventLoop` (
 text (`data`), encoded once by the sender and decoded by each receiver, so that no two
 machines ever share a mutable object and a body that is not JSON fails loudly at its sender.
 
+The services a cluster offers (`seq-kv`, `lin-kv`, `lww-kv`, `lin-tso`) are ids of this network
+as of the proxy's: their links are exempt from faults unless `fault_service_links` is true, and
+then link-fault rules treat them as nodes and a partition places them with one node
+(`node.cluster_services.service_grudge`), exactly as the proxy does. The simulator hosts them
+(`chaos.simulation`), so `is_reachable` says yes for them.
+
 Not modelled: `malformed` (simulated senders cannot send garbage), `overflow` of zmq queues
 (only of the delay heap, at `PENDING_MAX`), and `messages.jsonl` (the per-message log).
 """
@@ -47,6 +53,7 @@ from chaos.faults import (
     grudge_from_json,
     parse_rules,
 )
+from node.cluster_services import SERVICE_IDS, service_grudge
 
 BASE_LATENCY_MS = (0.1, 1.0)  # uniform: a proxy hop on loopback, both ways
 PENDING_MAX = 1_000_000  # delayed copies held at once; beyond it a copy is an `overflow`
@@ -72,14 +79,19 @@ class SimNetwork:
         seed: int,
         deliver: Callable[[str, str], None],
         is_reachable: Callable[[str], bool],
+        fault_service_links: bool = False,
     ) -> None:
         self.nodes = tuple(nodes)
+        self.fault_service_links = fault_service_links
+        self._service_ids = frozenset(SERVICE_IDS)
+        self._exempt = frozenset({ADMIN_ID} | (set() if fault_service_links else set(SERVICE_IDS)))
+        self._faulted_ids = self.nodes + (SERVICE_IDS if fault_service_links else ())
         self._loop = loop
         self._deliver = deliver
         self._is_reachable = is_reachable
         self._fault_rng = random.Random(f"{seed}/network")
         self._latency_rng = random.Random(f"{seed}/latency")
-        self.table = FaultTable(nodes=self.nodes)
+        self.table = FaultTable(nodes=self._faulted_ids)
         self.grudge: Grudge = {}
         self._blocked: frozenset[tuple[str, str]] = frozenset()
         self._counts = dict.fromkeys(COUNTER_NAMES, 0)
@@ -92,16 +104,22 @@ class SimNetwork:
     def partition(self, grudge: Any, *, clients: bool = False) -> None:
         """Replace the grudge (`{"n1": ["n3"], ...}`: n1 cannot hear n3). Raises ValueError."""
         self.grudge = grudge_from_json(grudge, nodes=self.nodes, clients=clients)
-        self._blocked = blocked_links(self.grudge)
+        if self.fault_service_links:
+            self._blocked = blocked_links(service_grudge(self.grudge, self.nodes, SERVICE_IDS))
+        else:
+            self._blocked = frozenset(
+                (a, b) for a, b in blocked_links(self.grudge)
+                if a not in self._service_ids and b not in self._service_ids
+            )
 
     def link_faults(self, rules: Any, *, clients: bool = False) -> None:
         """Replace the link-fault table with `rules` (a list of rule objects). Raises ValueError."""
-        self.table = FaultTable(parse_rules(rules), nodes=self.nodes, clients=clients)
+        self.table = FaultTable(parse_rules(rules), nodes=self._faulted_ids, clients=clients)
 
     def heal(self) -> None:
         self.grudge = {}
         self._blocked = frozenset()
-        self.table = FaultTable(nodes=self.nodes)
+        self.table = FaultTable(nodes=self._faulted_ids)
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -111,7 +129,8 @@ class SimNetwork:
         counts["received"] += 1
         self._link(src, dest)[0] += 1
         table = self.table
-        is_faulted = table.rules and src != ADMIN_ID and dest != ADMIN_ID  # as the proxy
+        exempt = self._exempt
+        is_faulted = table.rules and src not in exempt and dest not in exempt  # as the proxy
         fate = table.fate(src, dest, self._fault_rng) if is_faulted else DELIVER_NOW
         if fate is DELIVER_NOW:
             self._forward(src, dest, data)

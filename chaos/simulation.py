@@ -42,6 +42,13 @@ A harness failure (a machine raised, a node did not answer `init` or a setup mes
 could not be applied: recorded `info`) raises `SimulationError` after the history is closed:
 in a real run it is exit 4. A `--node-cmd` program cannot be simulated; the CLI refuses it.
 
+## The services a cluster offers
+`seq-kv`, `lin-kv`, `lww-kv` and `lin-tso` (node/cluster_services.py) are hosted here as the
+proxy hosts them in a real run: a copy the network delivers to a service id is handed to
+`KvServices` (seeded from the run's seed) at its arrival, and the reply is sent back through
+the network from the service, faults and all. The scenario's `fault_service_links` (read with
+a default of false, so scenario-like test doubles need not have it) lets faults reach them.
+
 ## Not modelled
 The operating system's scheduling (a step takes no virtual time; an fsync is instant), the
 proxy's `messages.jsonl`, and the `chaos_clock` and `chaos_status` control messages:
@@ -68,6 +75,7 @@ from chaos.simloop import EventLoop, SimulationError, to_ns
 from chaos.simnet import SimNetwork
 from chaos.simnode import NodeCrashed, NodeState, SimNode
 from chaos.supervisor import INIT_TIMEOUT_S, SETUP_TIMEOUT_S
+from node.cluster_services import SERVICE_IDS, KvServices
 from node.service import ServiceSpec
 from node.services import check as check_service
 from node.services import get_service
@@ -182,8 +190,13 @@ class Simulation:
         self.workload = workload
         self.node_ids: list[str] = list(scenario.node_ids)
         self.loop = loop = EventLoop()
-        self.network = SimNetwork(loop=loop, nodes=self.node_ids, seed=seed,
-                                  deliver=self._deliver, is_reachable=self._is_reachable)
+        self.network = SimNetwork(
+            loop=loop, nodes=self.node_ids, seed=seed, deliver=self._deliver,
+            is_reachable=self._is_reachable,
+            fault_service_links=bool(getattr(scenario, "fault_service_links", False)),
+        )
+        self.services = KvServices(seed=seed)
+        self._service_ids = frozenset(SERVICE_IDS)
         self.nodes = {
             nid: SimNode(nid, spec=spec, bug=bug, seed=seed, loop=loop, send=self.network.send,
                          params=params, log=(logs or {}).get(nid))
@@ -223,6 +236,10 @@ class Simulation:
         node = self.nodes.get(dest)
         if node is not None:
             node.receive(data)
+        elif dest in self._service_ids:
+            answer = self.services.handle_json(dest, data)
+            if answer is not None:
+                self.network.send(dest, answer[0], answer[1])
         else:
             self.clients.deliver(dest, data)
 
@@ -230,6 +247,8 @@ class Simulation:
         node = self.nodes.get(dest)
         if node is not None:
             return node.state is not NodeState.STOPPED
+        if dest in self._service_ids:
+            return True
         return self.clients.is_open(dest)
 
     # -- the run's phases -----------------------------------------------------------------------

@@ -16,6 +16,10 @@ Native nodes also take the nemesis's control messages from the admin client `c0`
 at once, `STATUS_TIMEOUT_S` at most, and leaves out a node that does not answer with a status:
 a node that is slow to answer is no node to aim at, and never a harness failure).
 
+The proxy also hosts the services a cluster offers (`seq-kv`, `lin-kv`, `lww-kv`, `lin-tso`;
+chaos.proxy); `fault_service_links=True` (the scenario's key of that name) lets the nemesis's
+faults reach their links, which are reliable otherwise.
+
 The proxy is started and watched by the one proxy supervisor, `chaos.processes.serve_proxy`;
 the generic process helpers (stop, reap, log tails, `HarnessError`) live there too.
 
@@ -127,6 +131,7 @@ class Cluster:
         seed: int,
         epoch_ns: int,
         bug: str | None = None,
+        fault_service_links: bool = False,
     ) -> None:
         if (service_argv is None) == (node_cmd is None):
             raise ValueError("give exactly one of service_argv and node_cmd")
@@ -137,6 +142,7 @@ class Cluster:
         self.seed = seed
         self.epoch_ns = epoch_ns
         self.bug = bug
+        self.fault_service_links = fault_service_links
         self.nodes = {nid: NodeProcess(nid) for nid in self.node_ids}
         self._secret = make_secret()  # the run's: only its own processes join its network
         self.ctx: zmq.Context[Any] = authenticated_context(self._secret)
@@ -192,6 +198,7 @@ class Cluster:
         self.proxy = await self._nursery.start(functools.partial(
             serve_proxy, self.run_dir, nodes=self.node_ids, seed=self.seed,
             epoch_ns=self.epoch_ns, parent_pid=os.getpid(), secret=self._secret,
+            fault_service_links=self.fault_service_links,
         ))
         self.control = ProxyControl(self.ctx, self.proxy.control)
         await self._nursery.start(self.control.serve)

@@ -48,6 +48,15 @@ quarter of the fault phase when that is shorter (`default_nemesis_interval_s`), 
 run still sees four faults; an interval must be above 0 and at most `time_limit_s`, and it
 rescales with `--time-limit` as the timeline does. A scenario has a timeline or a mix, not both.
 
+The services the cluster offers its nodes (`seq-kv`, `lin-kv`, `lww-kv`, `lin-tso`: Maelstrom's,
+hosted by the proxy; node/cluster_services.py) are reliable unless the scenario says
+
+    fault_service_links = true   # link faults and partitions reach the services' links too
+
+(default false, as Maelstrom's services are reliable): then a `link` fault's `*` matches them
+as it matches nodes, and a partition cuts them off from the nodes that cannot hear (or be
+heard by) the node they stand with (`node.cluster_services.service_grudge`).
+
 Errors are `ScenarioError`, one line: the file (and line, where known), the key (e.g.
 `timeline[2].shape`, counting entries from 0), what is wrong and how to fix it.
 """
@@ -91,6 +100,7 @@ _TOP_KEYS = (
     "timeline",
     "nemesis",
     "nemesis_interval_s",
+    "fault_service_links",
 )
 _REQUIRED = ("workload", "nodes", "time_limit_s")
 _DEFAULTS: dict[str, Any] = {
@@ -132,6 +142,7 @@ class Scenario:
     is_file: bool = False  # True when named by a path rather than a packaged name
     nemesis: tuple[str, ...] = ()  # a random mix's fault kinds (then the timeline is empty)
     nemesis_interval_s: float | None = None  # as given; None: the default (`mix_interval_s`)
+    fault_service_links: bool = False  # faults reach seq-kv, lin-kv, lww-kv, lin-tso too
 
     @property
     def node_ids(self) -> list[str]:
@@ -169,6 +180,7 @@ class Scenario:
             ],
             "nemesis": list(self.nemesis) or None,
             "nemesis_interval_s": self.nemesis_interval_s,
+            "fault_service_links": self.fault_service_links,
             "path": str(self.path) if self.path else None,
         }
 
@@ -335,6 +347,8 @@ def parse_scenario(
     timeline = parse_timeline(v, entries, nodes=nodes, time_limit_s=time_limit_s)
     mix, interval = _parse_mix(v, raw, nodes=nodes, time_limit_s=time_limit_s,
                                has_timeline=bool(entries))
+    fault_service_links = raw.get("fault_service_links", False)
+    v.boolean("fault_service_links", fault_service_links)
     return Scenario(
         name=name,
         description=description,
@@ -351,6 +365,7 @@ def parse_scenario(
         workload_params=dict(params),
         nemesis=mix,
         nemesis_interval_s=interval,
+        fault_service_links=bool(fault_service_links),
     )
 
 

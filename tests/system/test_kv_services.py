@@ -1,0 +1,52 @@
+"""A program written elsewhere keeps its g-counter in seq-kv, on real processes (issue 10).
+
+tests/maelstrom_nodes/gcounter_seqkv.py is plain python3, as Gossip Glomers solutions are: its
+adds are read-then-cas loops against the cluster's `seq-kv` (hosted by the proxy), and it runs
+unchanged through `--node-cmd`. It passes partition-heal with the services' links faulted (so
+the partitions cut the minority off from seq-kv and the run tests something); with `--race`
+(read-then-write) it loses updates and the counter checker catches it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenarios.loader import scenario_dir
+from tests.system.conftest import MAELSTROM_NODES, Completed, chaos
+
+pytestmark = pytest.mark.cluster
+
+
+def scenario_with_faulted_services(tmp_path: Path) -> Path:
+    """partition-heal as shipped, plus `fault_service_links = true`."""
+    text = (scenario_dir() / "partition-heal.toml").read_text()
+    path = tmp_path / "partition-heal-services.toml"
+    path.write_text(text.replace("[workload_params]",
+                                 "fault_service_links = true\n\n[workload_params]", 1))
+    return path
+
+
+def run_counter(store: Path, scenario: Path, *extra: str) -> Completed:
+    node_cmd = " ".join([sys.executable, str(MAELSTROM_NODES / "gcounter_seqkv.py"), *extra])
+    return chaos("run", str(scenario), "--workload", "g-counter", "--node-cmd", node_cmd,
+                 "--seed", "1", "--time-limit", "5", "--json", store=store)  # fmt: skip
+
+
+def test_a_counter_in_seq_kv_passes_and_its_race_is_caught(store: Path, tmp_path: Path) -> None:
+    scenario = scenario_with_faulted_services(tmp_path)
+    done = run_counter(store, scenario)
+    assert done.returncode == 0, done.explain()
+    results = json.loads((done.run_dir / "results.json").read_text())
+    assert results["results"]["counter"]["valid"] is True
+    links = results["proxy"]["links"]
+    assert any(c["lost"] for name, c in links.items() if name.endswith("->seq-kv")), (
+        f"the partitions cut no node off from seq-kv\n{done.explain()}")
+
+    raced = run_counter(store, scenario, "--race")
+    assert raced.returncode == 1, raced.explain()
+    results = json.loads((raced.run_dir / "results.json").read_text())
+    assert results["results"]["counter"]["valid"] is False
