@@ -169,7 +169,8 @@ def test_every_topology_is_symmetric_and_connected(kind: str, n: int) -> None:
 
 def test_get_workload_errors_list_the_choices() -> None:
     with pytest.raises(ValueError, match="use one of broadcast, echo, g-counter, g-set, kafka, "
-                       "lin-kv, lww-register, or-set, pn-counter, unique-ids"):
+                       "lin-kv, lww-register, or-set, pn-counter, txn-list-append, "
+                       "txn-rw-register, unique-ids"):
         get_workload("queue")
     with pytest.raises(ValueError, match="it takes topology, read_probability"):
         get_workload("broadcast", fanout=3)
