@@ -36,7 +36,7 @@ def run_counter(store: Path, scenario: Path, *extra: str) -> Completed:
                  "--seed", "1", "--time-limit", "5", "--json", store=store)  # fmt: skip
 
 
-def test_a_counter_in_seq_kv_passes_and_its_race_is_caught(store: Path, tmp_path: Path) -> None:
+def test_a_counter_in_seq_kv_passes(store: Path, tmp_path: Path) -> None:
     scenario = scenario_with_faulted_services(tmp_path)
     done = run_counter(store, scenario)
     assert done.returncode == 0, done.explain()
@@ -46,28 +46,38 @@ def test_a_counter_in_seq_kv_passes_and_its_race_is_caught(store: Path, tmp_path
     assert any(c["lost"] for name, c in links.items() if name.endswith("->seq-kv")), (
         f"the partitions cut no node off from seq-kv\n{done.explain()}")
 
+
+@pytest.mark.nightly  # the race is caught in simulation in the default tier
+def test_a_counter_in_seq_kv_with_a_lost_update_race_is_caught(store: Path,
+                                                               tmp_path: Path) -> None:
+    scenario = scenario_with_faulted_services(tmp_path)
     raced = run_counter(store, scenario, "--race")
     assert raced.returncode == 1, raced.explain()
     results = json.loads((raced.run_dir / "results.json").read_text())
     assert results["results"]["counter"]["valid"] is False
 
 
+def run_txn_program(store: Path, scenario: Path, *extra: str) -> Completed:
+    node_cmd = " ".join([sys.executable, str(MAELSTROM_NODES / "txn_linkv.py"), *extra])
+    return chaos("run", str(scenario), "--workload", "txn-list-append", "--node-cmd",
+                 node_cmd, "--seed", "1", "--time-limit", "4", "--json", store=store)
+
+
 def test_a_txn_program_keeping_its_data_in_lin_kv_is_judged(store: Path, tmp_path: Path) -> None:
     """Issue 12's outsider: tests/maelstrom_nodes/txn_linkv.py keeps the whole database as one
     value in the cluster's lin-kv and commits by compare-and-set, so its transactions are
-    serializable; with --no-cas a plain write loses concurrent appends, and Elle names it."""
-    scenario = scenario_with_faulted_services(tmp_path)
-
-    def run(*extra: str) -> Completed:
-        node_cmd = " ".join([sys.executable, str(MAELSTROM_NODES / "txn_linkv.py"), *extra])
-        return chaos("run", str(scenario), "--workload", "txn-list-append", "--node-cmd",
-                     node_cmd, "--seed", "1", "--time-limit", "4", "--json", store=store)
-
-    done = run()
+    serializable."""
+    done = run_txn_program(store, scenario_with_faulted_services(tmp_path))
     assert done.returncode == 0, done.explain()
     results = json.loads((done.run_dir / "results.json").read_text())
     assert results["results"]["list-append"]["txn_count"] > 100
-    lost = run("--no-cas")
+
+
+@pytest.mark.nightly
+def test_a_txn_program_that_writes_without_cas_is_caught(store: Path, tmp_path: Path) -> None:
+    """The same program with --no-cas: a plain write loses concurrent appends, and Elle names
+    the anomalies."""
+    lost = run_txn_program(store, scenario_with_faulted_services(tmp_path), "--no-cas")
     assert lost.returncode == 1, lost.explain()
     anomalies = json.loads((lost.run_dir / "results.json").read_text())["results"]["list-append"]
     assert anomalies["valid"] is False and anomalies["anomaly-types"], anomalies
