@@ -6,8 +6,11 @@
 
 A service is a package `node/services/<package>/` whose `__init__.py` defines `SERVICE`, a
 `node.service.ServiceSpec`: adding the package is the whole registration (see
-docs/mechanisms.md). Importing a service package is cheap: its core is a pure state machine
-with no trio and no zmq, so the CLI validates `--service` and `--bug` without starting anything.
+docs/mechanisms.md). A package whose one machine serves several workloads, each under its own
+name (`crdt`: one replica, generic over the CRDT type), defines `SERVICES` instead, a tuple of
+them, each declared by a sub-package of its own. Importing a service package is cheap: its core
+is a pure state machine with no trio and no zmq, so the CLI validates `--service` and `--bug`
+without starting anything.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ def _discover() -> dict[str, ServiceSpec]:
         if not info.ispkg:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        spec = getattr(module, "SERVICE", None)
-        assert isinstance(spec, ServiceSpec), f"{module.__name__} must define SERVICE"
-        assert spec.name not in found, f"two services named {spec.name!r}"
-        found[spec.name] = spec
+        specs = getattr(module, "SERVICES", None) or (getattr(module, "SERVICE", None),)
+        for spec in specs:
+            assert isinstance(spec, ServiceSpec), f"{module.__name__} must define SERVICE"
+            assert spec.name not in found, f"two services named {spec.name!r}"
+            found[spec.name] = spec
     return found
 
 

@@ -26,4 +26,5 @@ WORKLOAD = WorkloadSpec(
     operations="`add` (non-negative delta), `read`",
     checked_by="counter: final reads agree and are the acknowledged sum plus some indefinite "
     "adds; every read within what might have happened",
+    service="g-counter",
 )

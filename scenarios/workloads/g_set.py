@@ -91,4 +91,5 @@ WORKLOAD = WorkloadSpec(
     summary="a grow-only set CRDT: every acknowledged element reaches every node",
     operations="`add`, `read`",
     checked_by="set-full: every acknowledged element in every final read; stale reads reported",
+    service="g-set",
 )

@@ -103,4 +103,5 @@ WORKLOAD = WorkloadSpec(
     operations="`write` (unique values), `read`",
     checked_by="lww-register: final reads agree on the acknowledged write with the greatest "
     "(ts, node); no backward stamps; writes lost to clock skew reported",
+    service="lww-register",
 )

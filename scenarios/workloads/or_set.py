@@ -92,4 +92,5 @@ WORKLOAD = WorkloadSpec(
     operations="`add`, `remove`, `read` over a few elements",
     checked_by="or-set: final reads agree; no acknowledged add lost unless a remove that could "
     "have observed it followed",
+    service="or-set",
 )

@@ -88,4 +88,5 @@ WORKLOAD = WorkloadSpec(
     operations="`add` (delta of either sign), `read`",
     checked_by="counter: final reads agree and are the acknowledged sum plus some indefinite "
     "adds; every read within what might have happened",
+    service="pn-counter",
 )

@@ -89,12 +89,12 @@ def test_errors_map_definite_to_fail_and_indefinite_to_info(name: str, code: int
     assert w.complete("read", None, {"type": "error", "code": code})[0] == "fail"
 
 
-def test_every_crdt_workload_is_registered_without_a_service_yet() -> None:
+def test_every_crdt_workload_is_registered_with_its_built_in_service() -> None:
     assert set(CRDT_WORKLOADS) <= set(WORKLOADS)
     assert set(CRDT_WORKLOADS) == set(CRDTS)  # one CRDT value type per workload (node.crdt)
     for name in CRDT_WORKLOADS:
         spec = get_spec(name)
-        assert spec.service is None  # the built-in CRDT service declares itself later
+        assert spec.service == name  # node/services/crdt declares one replica per type
         assert spec.model is None
 
 

@@ -2,34 +2,39 @@
 
 `MessageSet` is the set of messages a node knows, kept in the shapes its uses need as it grows:
 membership, the read order, and the integers as ranges (for anti-entropy and snapshots).
-`GossipState` is the bookkeeping: that set, and which neighbour still owes an acknowledgement
-for which message. `MessageLog` plans the storage writes: each new batch in a delta slot of
-its own, compacted into one snapshot now and then. `Broadcast` is the machine the driver and
-the simulator run: its handlers turn messages and the two periodic timers into effects.
+`GossipState` is the bookkeeping: that set, and what each neighbour has not been pushed yet.
+`MessageLog` plans the storage writes: each new batch in a delta slot of its own, compacted
+into one snapshot now and then. `Broadcast` is the machine the driver and the simulator run:
+its handlers turn messages and the two periodic timers into effects.
 
     m = Broadcast(Boot("n1", random.Random(1), durable={"messages": [3]}))
-    m.step(Init(("n1", "n2")), now_s=0.0)        # sets the timers "retry" and "anti_entropy"
+    m.step(Init(("n1", "n2")), now_s=0.0)        # sets the timers "push" and "anti_entropy"
     fx = m.step(Receive({"src": "c1", "dest": "n1",
                          "body": {"type": "broadcast", "message": 7, "msg_id": 1}}), now_s=0.1)
     fx.persist == {"messages/0": [7]} and fx.sync   # durable before broadcast_ok goes out
-    fx.messages == [("c1", broadcast_ok), ("n2", gossip{messages: [7]})]
+    fx.messages == [("c1", broadcast_ok)]
+    fx = m.step(Tick("push"), now_s=0.1)         # [("n2", gossip{messages: [7]})]
 
-Periodic work is a one-shot timer re-armed by its own tick: `tick_retry` every
-`retry_interval_s`, `tick_anti_entropy` every `anti_entropy_interval_s`, both first set by
-the first `on_init` (a repeated init leaves them running). With the `no-retry` bug neither is
-ever set.
+Periodic work is a one-shot timer re-armed by its own tick: `tick_push` every
+`push_interval_s`, `tick_anti_entropy` every `anti_entropy_interval_s` (the first round at a
+random fraction of it, so that the nodes' rounds interleave), both first set by the first
+`on_init` (a repeated init leaves them running). With the `no-retry` bug the anti-entropy
+timer is never set.
 
 Costs, for a node holding N messages of which a batch of k is new: a broadcast or gossip step
 costs O(k log N) plus memory moves, and persists k values (every `log_slots`-th write instead
 persists the snapshot: O(ranges) for the workloads' integers); a read copies the kept sorted
-list, O(N) only because the reply holds N values; an anti-entropy round sends O(ranges) and
-answers O(ranges + what is missing).
+list, O(N) only because the reply holds N values; a digest costs O(ranges) once per change of
+the set; an anti-entropy round between sets that differ sends O(ranges) and answers
+O(ranges + what is missing).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import heapq
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeGuard
 
@@ -37,20 +42,21 @@ from node.machine import Boot, Machine, Malformed, Message, field_of
 
 NO_RETRY = "no-retry"
 BUGS = {
-    NO_RETRY: "gossip is sent once to each neighbour, never retried, no anti-entropy: messages "
-    "dropped in a partition never reach some nodes",
+    NO_RETRY: "gossip is pushed once to each neighbour and never repaired: no anti-entropy, so "
+    "messages pushed into a partition (or dropped) never reach some nodes",
 }
 
-RETRY_INTERVAL_S = 0.2
-ANTI_ENTROPY_INTERVAL_S = 1.0
+PUSH_INTERVAL_S = 0.1
+ANTI_ENTROPY_INTERVAL_S = 0.5
 BATCH_MAX = 1000  # messages per gossip message
 LOG_SLOTS = 32  # delta keys written before they are compacted into the snapshot
 PARAMS = {
-    "retry_interval_s": RETRY_INTERVAL_S,
+    "push_interval_s": PUSH_INTERVAL_S,
     "anti_entropy_interval_s": ANTI_ENTROPY_INTERVAL_S,
     "batch_max": BATCH_MAX,
     "log_slots": LOG_SLOTS,
 }
+DIGEST_BYTES = 8
 # Integers one gossip_sync may teach from its ranges, lowest first: bounds one step's work (a
 # bogus range [0, 10**12]); a larger gap is filled by the next rounds.
 RANGE_LEARN_MAX = 100_000
@@ -309,65 +315,42 @@ def expand(summary: Mapping[str, Any]) -> list[Value]:
 
 
 class GossipState:
-    """What one node knows and what each neighbour still owes an acknowledgement for.
+    """What one node knows, and what each neighbour has not been pushed yet.
 
-    `is_retrying=False` (the no-retry bug) keeps no debts: each message is pushed once."""
+    Pushes are not acknowledged (anti-entropy repairs what they lose), so a value stays in a
+    neighbour's outbox only until the next push tick takes it: an outbox holds one interval's
+    news, never a partition's backlog."""
 
-    def __init__(self, *, is_retrying: bool = True) -> None:
-        self.is_retrying = is_retrying
+    def __init__(self) -> None:
         self.messages = MessageSet()
         self.neighbours: list[str] | None = None  # None until the topology is known
-        self.owed: dict[str, set[Value]] = {}
+        self.outbox: dict[str, list[Value]] = {}
 
     def set_neighbours(self, neighbours: Iterable[str]) -> None:
-        """A new topology. A new neighbour may lack everything we know, so it owes it all."""
+        """A new topology: pushes go to these nodes from now on. A new neighbour is not sent
+        what it may lack: anti-entropy finds that out."""
         self.neighbours = sorted(set(neighbours))
-        old = self.owed
-        self.owed = {}
-        for n in self.neighbours:
-            if n in old:
-                self.owed[n] = old[n]
-            else:
-                self.owed[n] = set(self.messages) if self.is_retrying else set()
+        self.outbox = {n: values for n, values in self.outbox.items() if n in self.neighbours}
 
     def add(self, values: Iterable[Value], *, src: str | None = None) -> list[Value]:
         """Merge `values` (from `src`, a node that therefore has them); return the new ones,
-        sorted. Every neighbour other than `src` now owes an acknowledgement for them."""
-        values = list(values)
+        sorted. Each is queued for every neighbour but `src`, once: a value is new only once."""
         new = self.messages.add(values)
-        if src in self.owed:
-            self.owed[src].difference_update(values)
-        if self.is_retrying:
-            for n, debt in self.owed.items():
+        if new:
+            for n in self.neighbours or []:
                 if n != src:
-                    debt.update(new)
+                    self.outbox.setdefault(n, []).extend(new)
         return new
 
-    def acknowledge(self, neighbour: str, values: Iterable[Value]) -> None:
-        if neighbour in self.owed:
-            self.owed[neighbour].difference_update(values)
-
-    def acknowledge_ranges(self, neighbour: str, ranges: list[Range]) -> None:
-        """`neighbour` holds every integer of `ranges` (normal): it owes nothing for them."""
-        debt = self.owed.get(neighbour)
-        if debt and ranges:
-            starts = [lo for lo, _ in ranges]
-            debt.difference_update([v for v in debt if covers(ranges, starts, v)])
-
-    def due(self, *, batch_max: int = BATCH_MAX) -> dict[str, list[Value]]:
-        """What to (re)send now: neighbour -> the lowest `batch_max` values it has not
-        acknowledged (a partition's backlog is not sorted whole on every tick)."""
-        return {
-            n: sort_values(debt)
-            if len(debt) <= batch_max
-            else heapq.nsmallest(batch_max, debt, key=_order)
-            for n, debt in self.owed.items()
-            if debt
-        }
-
-    def push_targets(self, *, src: str | None) -> list[str]:
-        """Neighbours to push new messages to: all but the one they came from."""
-        return [n for n in self.neighbours or [] if n != src]
+    def take_due(self, *, batch_max: int = BATCH_MAX) -> list[tuple[str, list[Value]]]:
+        """What to push now, and forget: (neighbour, batch of at most `batch_max` values, in
+        order) pairs, neighbours in order."""
+        due: list[tuple[str, list[Value]]] = []
+        for n in sorted(self.outbox):
+            values = sort_values(self.outbox[n])
+            due += [(n, values[i:i + batch_max]) for i in range(0, len(values), batch_max)]
+        self.outbox = {}
+        return due
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -462,15 +445,15 @@ class Broadcast(Machine):
         assert not unknown, f"unknown broadcast params {sorted(unknown)}; use {sorted(PARAMS)}"
         super().__init__(boot)
         params = {**PARAMS, **boot.params}
-        self.retry_interval_s = float(params["retry_interval_s"])
+        self.push_interval_s = float(params["push_interval_s"])
         self.anti_entropy_interval_s = float(params["anti_entropy_interval_s"])
         self.batch_max = int(params["batch_max"])
-        assert self.retry_interval_s > 0, self.retry_interval_s
+        assert self.push_interval_s > 0, self.push_interval_s
         assert self.anti_entropy_interval_s > 0, self.anti_entropy_interval_s
         assert self.batch_max > 0, self.batch_max
-        # The bug: no debts are kept, and on_init arms no retry or anti-entropy timer.
-        self.is_retrying = boot.bug != NO_RETRY
-        self.state = GossipState(is_retrying=self.is_retrying)
+        # The bug: on_init arms no anti-entropy timer, so nothing repairs a lost push.
+        self.is_repairing = boot.bug != NO_RETRY
+        self.state = GossipState()
         self.message_log = MessageLog(slots=int(params["log_slots"]))
         self.state.add(self.message_log.load(boot.durable))
         # Values written without a sync since the last compaction: learnt from gossip, not
@@ -478,27 +461,31 @@ class Broadcast(Machine):
         # them). Bounded: a compaction, synced, comes every `log_slots` writes.
         self.unsynced: set[Value] = set()
         self.is_ticking = False  # the periodic timers are armed
+        self._digest: tuple[int, str] | None = None  # (set size, digest): the set only grows
 
     # -- init and timers -----------------------------------------------------------------------
 
     def on_init(self) -> None:
         if self.state.neighbours is None:
             self.state.set_neighbours(self.other_node_ids())
-        if self.is_retrying and not self.is_ticking:
+        if not self.is_ticking:
             self.is_ticking = True
-            self.set_timer("retry", self.retry_interval_s)
-            self.set_timer("anti_entropy", self.anti_entropy_interval_s)
+            self.set_timer("push", self.push_interval_s)
+            if self.is_repairing:
+                # Staggered, so that rounds interleave; soon, so a restarted node catches up.
+                self.set_timer("anti_entropy",
+                               self.rng.uniform(0.0, self.anti_entropy_interval_s))
 
-    def tick_retry(self) -> None:
-        for n, values in self.state.due(batch_max=self.batch_max).items():
+    def tick_push(self) -> None:
+        for n, values in self.state.take_due(batch_max=self.batch_max):
             self.send(n, {"type": "gossip", "messages": values})
-        self.set_timer("retry", self.retry_interval_s)
+        self.set_timer("push", self.push_interval_s)
 
     def tick_anti_entropy(self) -> None:
-        candidates = self.state.neighbours or []
-        if candidates:
-            peer = self.rng.choice(candidates)
-            self.send(peer, {"type": "gossip_sync", **self.state.messages.summary()})
+        others = self.other_node_ids()
+        if others:
+            peer = self.rng.choice(others)
+            self.send(peer, {"type": "gossip_digest", "digest": self.digest()})
         self.set_timer("anti_entropy", self.anti_entropy_interval_s)
 
     # -- client requests -----------------------------------------------------------------------
@@ -526,7 +513,6 @@ class Broadcast(Machine):
             # may not be synced yet: it is written again, synced.
             self._remember([value], sync=True)
         self.reply(msg, {"type": "broadcast_ok"})
-        self._push(new, src=None)
 
     def on_read(self, msg: Message) -> None:
         self.reply(msg, {"type": "read_ok", "messages": self.state.messages.sorted()})
@@ -534,13 +520,14 @@ class Broadcast(Machine):
     # -- between nodes -------------------------------------------------------------------------
 
     def on_gossip(self, msg: Message) -> None:
-        values = _values(msg, "messages")
-        new = self.state.add(values, src=msg["src"])
-        self.reply(msg, {"type": "gossip_ok", "messages": values})
-        self._learnt(new, src=msg["src"])
+        new = self.state.add(_values(msg, "messages"), src=msg["src"])
+        self._learnt(new)
 
-    def on_gossip_ok(self, msg: Message) -> None:
-        self.state.acknowledge(msg["src"], _values(msg, "messages"))
+    def on_gossip_digest(self, msg: Message) -> None:
+        # Anti-entropy's opening: silence if the sets agree, else our summary, which the
+        # sender answers (gossip_sync_ok) with what we lack.
+        if field_of(msg, "digest", str) != self.digest():
+            self.send(msg["src"], {"type": "gossip_sync", **self.state.messages.summary()})
 
     def on_gossip_sync(self, msg: Message) -> None:
         # The sender holds `ranges` and `messages` (an earlier version sends no ranges: its
@@ -550,21 +537,28 @@ class Broadcast(Machine):
         missing = self.state.messages.missing_from(ranges, values)
         lacking = self.state.messages.lacking(ranges, limit=RANGE_LEARN_MAX)
         new = self.state.add([*values, *lacking], src=msg["src"])
-        self.state.acknowledge_ranges(msg["src"], ranges)
-        self.reply(msg, {"type": "gossip_sync_ok", "messages": missing})
-        self._learnt(new, src=msg["src"])
+        if missing:
+            self.reply(msg, {"type": "gossip_sync_ok", "messages": missing})
+        self._learnt(new)
 
     def on_gossip_sync_ok(self, msg: Message) -> None:
         new = self.state.add(_values(msg, "messages"), src=msg["src"])
-        self._learnt(new, src=msg["src"])
+        self._learnt(new)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _learnt(self, new: list[Value], *, src: str) -> None:
-        """New messages from a neighbour: kept (unsynced: the neighbour has them) and pushed."""
+    def digest(self) -> str:
+        """A short hash of the set's summary (a normal form: equal sets, equal digests)."""
+        if self._digest is None or self._digest[0] != len(self.state.messages):
+            text = json.dumps(self.state.messages.summary(), separators=(",", ":"))
+            self._digest = (len(self.state.messages), hashlib.blake2b(
+                text.encode(), digest_size=DIGEST_BYTES).hexdigest())
+        return self._digest[1]
+
+    def _learnt(self, new: list[Value]) -> None:
+        """New messages from a neighbour: kept, unsynced (the neighbour has them)."""
         if new:
             self._remember(new, sync=False)
-        self._push(new, src=src)
 
     def _remember(self, new: list[Value], *, sync: bool) -> None:
         writes, must_sync = self.message_log.record(new, self.state.messages)
@@ -576,10 +570,3 @@ class Broadcast(Machine):
             self.unsynced.difference_update(new)
         else:
             self.unsynced.update(new)
-
-    def _push(self, new: list[Value], *, src: str | None) -> None:
-        if not new:
-            return
-        body = {"type": "gossip", "messages": new}
-        for n in self.state.push_targets(src=src):
-            self.send(n, body)
