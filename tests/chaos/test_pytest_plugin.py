@@ -101,6 +101,7 @@ def test_a_harness_problem_or_a_refused_run_fails_with_the_reason(
 
 
 @pytest.mark.cluster
+@pytest.mark.nightly  # the fixture's every path is tested above on simulated runs
 def test_a_users_faulty_program_is_caught_on_real_processes(pytester: pytest.Pytester) -> None:
     result = run_users_tests(pytester, f"""
         def test_my_node(chaos_run):

@@ -36,7 +36,8 @@ def run_counter(store: Path, scenario: Path, *extra: str) -> Completed:
                  "--seed", "1", "--time-limit", "5", "--json", store=store)  # fmt: skip
 
 
-def test_a_counter_in_seq_kv_passes(store: Path, tmp_path: Path) -> None:
+@pytest.mark.nightly  # the default tier runs the txn program below on lin-kv, and this one in
+def test_a_counter_in_seq_kv_passes(store: Path, tmp_path: Path) -> None:  # simulation
     scenario = scenario_with_faulted_services(tmp_path)
     done = run_counter(store, scenario)
     assert done.returncode == 0, done.explain()

@@ -1,11 +1,13 @@
 """The txn service on real processes: `chaos run SCENARIO --workload txn-list-append` exits 0.
 
-The default tier runs one short partition-heal (5 node processes behind the proxy, two
-majority/minority splits): transactions by two-phase commit across shards, judged by Elle's
-list-append checker, with `chaos check` agreeing. `pytest -m nightly` runs partition-heal,
-kill-restart and pause-resume with both txn workloads on seeds 1 to 3. The planted bugs run on
-real processes in tests/system/test_canaries.py (nightly, seeds 1 to 5, read from the
-service's declared canaries); the same runs over more seeds in simulation in tests/simulation/.
+All of it is nightly (`pytest -m nightly`): partition-heal, kill-restart and pause-resume with
+both txn workloads on seeds 1 to 3, 5 node processes behind the proxy, transactions by
+two-phase commit across shards, judged by Elle's list-append checker, with `chaos check`
+agreeing. The default tier runs the txn workload on real processes through --node-cmd
+(tests/system/test_kv_services.py) and the service over many seeds in simulation. The planted
+bugs run on real processes in tests/system/test_canaries.py (nightly, seeds 1 to 5, read from
+the service's declared canaries); the same runs over more seeds in simulation in
+tests/simulation/.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ SEEDS = (1, 2, 3)
 
 def _cases() -> list[object]:
     return [pytest.param(scenario, workload, seed, id=f"{scenario}-{workload}-{seed}",
-                         marks=() if (scenario, workload, seed) == (
-                             "partition-heal", "txn-list-append", 1)
-                         else (pytest.mark.nightly,))
+                         marks=(pytest.mark.nightly,))
             for scenario in SCENARIOS for workload in WORKLOADS for seed in SEEDS]
 
 
