@@ -82,3 +82,24 @@ def test_a_txn_program_that_writes_without_cas_is_caught(store: Path, tmp_path: 
     assert lost.returncode == 1, lost.explain()
     anomalies = json.loads((lost.run_dir / "results.json").read_text())["results"]["list-append"]
     assert anomalies["valid"] is False and anomalies["anomaly-types"], anomalies
+
+
+def run_kafka_program(store: Path, scenario: Path, *extra: str) -> Completed:
+    node_cmd = " ".join([sys.executable, str(MAELSTROM_NODES / "kafka_linkv.py"), *extra])
+    return chaos("run", str(scenario), "--workload", "kafka", "--node-cmd", node_cmd,
+                 "--seed", "1", "--time-limit", "5", "--json", store=store)
+
+
+@pytest.mark.nightly
+def test_a_kafka_program_keeping_its_offsets_in_lin_kv_is_judged(store: Path,
+                                                                 tmp_path: Path) -> None:
+    """Issue 11's outsider: tests/maelstrom_nodes/kafka_linkv.py keeps offsets, messages and
+    commits in the cluster's lin-kv (offsets taken by compare-and-set) and passes; with
+    --local-offsets each node numbers on its own, and the kafka checker finds lost writes."""
+    scenario = scenario_with_faulted_services(tmp_path)
+    done = run_kafka_program(store, scenario)
+    assert done.returncode == 0, done.explain()
+    local = run_kafka_program(store, scenario, "--local-offsets")
+    assert local.returncode == 1, local.explain()
+    kafka = json.loads((local.run_dir / "results.json").read_text())["results"]["kafka"]
+    assert kafka["valid"] is False and kafka["lost_count"] > 0, kafka
