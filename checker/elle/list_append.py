@@ -59,7 +59,7 @@ from typing import Any
 
 from checker.elle import explain
 from checker.elle.graph import RW, WR, WW, DepGraph
-from checker.elle.txns import Txn, prepare
+from checker.elle.txns import Txn, mop_index, prepare
 from checker.elle.verdict import HEADLINE, Cases, Inference, judge, models_of, paused_gc
 from checker.history import Op
 from checker.result import UNKNOWN, result
@@ -485,7 +485,7 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                 "type": "wr",
                 "key": k,
                 "value": v[-1],
-                "a-mop-index": _mop_index(x, "append", k, v[-1]),
+                "a-mop-index": mop_index(x, "append", k, v[-1]),
                 "b-mop-index": j,
             }
             return (
@@ -506,7 +506,7 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                 "key": k,
                 "value": prev,
                 "value'": v,
-                "a-mop-index": _mop_index(x, "append", k, prev),
+                "a-mop-index": mop_index(x, "append", k, prev),
                 "b-mop-index": j,
             }
             if read_by_order:
@@ -555,12 +555,6 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
             )
     return None
 
-
-def _mop_index(t: Txn, f: str, k: Hashable, v: Any) -> int | None:
-    for i, (g, key, value) in enumerate(t.mops):
-        if g == f and key == k and value == v:
-            return i
-    return None
 
 
 def _read_index(t: Txn, k: Hashable, last: Any) -> int | None:

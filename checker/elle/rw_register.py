@@ -46,7 +46,7 @@ from typing import Any
 
 from checker.elle import explain
 from checker.elle.graph import RW, WR, WW, DepGraph, components
-from checker.elle.txns import Txn, prepare
+from checker.elle.txns import Txn, mop_index, prepare
 from checker.elle.verdict import HEADLINE, Cases, Inference, judge, models_of, paused_gc
 from checker.history import Op
 from checker.result import UNKNOWN, result
@@ -305,8 +305,8 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                     "type": "wr",
                     "key": k,
                     "value": v,
-                    "a-mop-index": _index(x, "w", k, v),
-                    "b-mop-index": _index(y, "r", k, v),
+                    "a-mop-index": mop_index(x, "w", k, v),
+                    "b-mop-index": mop_index(y, "r", k, v),
                 }
                 return (
                     data,
@@ -322,8 +322,8 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                     "key": k,
                     "value": v1,
                     "value'": v2,
-                    "a-mop-index": _index(x, "w", k, v1),
-                    "b-mop-index": _index(y, "w", k, v2),
+                    "a-mop-index": mop_index(x, "w", k, v1),
+                    "b-mop-index": mop_index(y, "w", k, v2),
                 }
                 return (
                     data,
@@ -342,8 +342,8 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                 "key": k,
                 "value": v1,
                 "value'": v2,
-                "a-mop-index": _index(x, "r", k, v1),
-                "b-mop-index": _index(y, "w", k, v2),
+                "a-mop-index": mop_index(x, "r", k, v1),
+                "b-mop-index": mop_index(y, "w", k, v2),
             }
             if why == "initial":
                 return (
@@ -359,11 +359,4 @@ def _explain(a: _Analysis, x: Txn, y: Txn, rel: int) -> explain.Reason | None:
                     f"overwrote it with {show(v2)}"
                 ),
             )
-    return None
-
-
-def _index(t: Txn, f: str, k: Hashable, v: Any) -> int | None:
-    for i, (g, key, value) in enumerate(t.mops):
-        if g == f and key == k and value == v:
-            return i
     return None

@@ -89,6 +89,14 @@ class Txn:
         }
 
 
+def mop_index(t: Txn, f: str, k: Hashable, v: Any) -> int | None:
+    """The position in `t` of its micro-operation `[f, k, v]`, if it has one."""
+    for i, (g, key, value) in enumerate(t.mops):
+        if g == f and key == k and value == v:
+            return i
+    return None
+
+
 def is_txn_value(value: Any) -> bool:
     """Whether `value` has the shape of a transaction: a list of lists."""
     return isinstance(value, list) and all(isinstance(m, list | tuple) for m in value)
