@@ -29,6 +29,7 @@ the status line in `chaos.status`, judging in `scenarios.judge`, the parameters 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import platform
@@ -55,7 +56,7 @@ from checker.history import load_jsonl
 from checker.result import exit_code
 from checker.results_schema import describe
 from scenarios.judge import judge
-from scenarios.workloads import get_workload
+from scenarios.workloads import get_workload, settle_s
 
 __all__ = ["Cluster", "HarnessError", "Run", "RunConfig", "RunOutcome", "find_exception",
            "harness_reason", "reproduce_command", "versions"]
@@ -124,7 +125,7 @@ class Run:
             "service": c.service, "node_cmd": list(c.node_cmd) if c.node_cmd else None,
             "bug": c.bug, "seed": c.seed, "nodes": c.node_ids, "simulated": c.simulate,
             "time_limit_s": sc.time_limit_s, "warmup_s": sc.warmup_s, "recovery_s": sc.recovery_s,
-            "settle_s": sc.settle_s, "rate": c.rate, "concurrency": c.concurrency,
+            "settle_s": settle_s(sc), "rate": c.rate, "concurrency": c.concurrency,
             "request_timeout_s": sc.request_timeout_s, "store": str(c.store),
             # A random mix (`--nemesis`), or None for the scenario's timeline.
             "nemesis": list(sc.nemesis) or None,
@@ -184,7 +185,8 @@ class Run:
         try:
             (self.run_dir / "nodes").mkdir(exist_ok=True)
             assert c.service is not None, "a simulated run runs a built-in service"
-            result = simulate(scenario=c.scenario, service=c.service, bug=c.bug,
+            scenario = dataclasses.replace(c.scenario, settle_s=settle_s(c.scenario))
+            result = simulate(scenario=scenario, service=c.service, bug=c.bug,
                               seed=c.seed, steps=steps, workload=self.workload,
                               history_path=self.run_dir / "history.jsonl",
                               log_dir=self.run_dir / "nodes")
@@ -210,7 +212,7 @@ class Run:
             stopping = False
             start = trio.current_time()
             fault_end = start + sc.warmup_s + sc.time_limit_s
-            planned_s = sc.warmup_s + sc.time_limit_s + sc.recovery_s + sc.settle_s
+            planned_s = sc.warmup_s + sc.time_limit_s + sc.recovery_s + settle_s(sc)
             self.ends_at_ns = time.monotonic_ns() + int(planned_s * 1e9)
             client_ids = ClientIds()
             async with trio.open_nursery() as nursery:
@@ -243,7 +245,7 @@ class Run:
                     stopping = True
                     self.phase = "stopping clients"
                 self.phase = "settling"  # quiet: what was acknowledged spreads (Maelstrom)
-                await trio.sleep(sc.settle_s)
+                await trio.sleep(settle_s(sc))
                 self.phase = "final reads"
                 await run_final_ops(c.node_ids, workload=self.workload, ctx=cluster.ctx,
                                     endpoint=cluster.endpoint, client_ids=client_ids,

@@ -96,6 +96,18 @@ class WorkloadSpec:
     checked_by: str
     service: str | None = None
     model: str | None = None
+    # The least quiet time before the final reads (the scenario's `settle_s` is raised to it):
+    # an eventually consistent system's final reads say something only once it has had time to
+    # converge. Maelstrom waits 10 s for every workload with final reads; a program that
+    # gossips every 5 s, as Maelstrom's own CRDT demos do, would otherwise be judged to have
+    # lost what it had not yet had the chance to spread. 0 for workloads whose final reads
+    # must be right whenever they come (linearizable ones).
+    settle_min_s: float = 0.0
+
+
+# Maelstrom's wait between healing and the final reads (maelstrom.core: "Waiting for
+# recovery...", (gen/sleep 10)): the settle of the workloads that judge convergence.
+MAELSTROM_SETTLE_S = 10.0
 
 
 def error_completion(

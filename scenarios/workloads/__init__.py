@@ -43,6 +43,12 @@ def get_spec(name: str) -> WorkloadSpec:
     return spec
 
 
+def settle_s(scenario: Any) -> float:
+    """The quiet before a run's final reads: the scenario's `settle_s`, at least its
+    workload's `settle_min_s`."""
+    return max(float(scenario.settle_s), get_spec(scenario.workload).settle_min_s)
+
+
 def get_workload(name: str, **params: Any) -> Workload:
     """A fresh workload by name. Raises ValueError naming the valid workloads or parameters."""
     factory = get_spec(name).make

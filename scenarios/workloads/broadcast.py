@@ -26,7 +26,7 @@ from checker.history import Op
 from checker.intset import IntRanges
 from checker.result import compose
 from checker.setfull import set_full
-from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field
+from scenarios.workload import MAELSTROM_SETTLE_S, BaseWorkload, WorkloadSpec, reply_field
 
 TOPOLOGIES = ("grid", "line", "ring", "tree2", "tree3", "tree4", "total")
 
@@ -134,4 +134,5 @@ WORKLOAD = WorkloadSpec(
     checked_by="set-full: every acknowledged message in every final read; stale reads and "
     "stable latency reported",
     service="broadcast",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

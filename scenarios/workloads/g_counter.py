@@ -10,7 +10,7 @@ Maelstrom builds it from its pn-counter workload by dropping the negative deltas
 
 from __future__ import annotations
 
-from scenarios.workload import WorkloadSpec
+from scenarios.workload import MAELSTROM_SETTLE_S, WorkloadSpec
 from scenarios.workloads.pn_counter import PnCounter
 
 
@@ -27,4 +27,5 @@ WORKLOAD = WorkloadSpec(
     checked_by="counter: final reads agree and are the acknowledged sum plus some indefinite "
     "adds; every read within what might have happened",
     service="g-counter",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

@@ -27,7 +27,7 @@ from checker.history import Op
 from checker.intset import IntRanges
 from checker.result import compose
 from checker.setfull import set_full
-from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field
+from scenarios.workload import MAELSTROM_SETTLE_S, BaseWorkload, WorkloadSpec, reply_field
 
 
 def probability(name: str, value: Any) -> float:
@@ -92,4 +92,5 @@ WORKLOAD = WorkloadSpec(
     operations="`add`, `read`",
     checked_by="set-full: every acknowledged element in every final read; stale reads reported",
     service="g-set",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

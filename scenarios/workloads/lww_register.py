@@ -34,7 +34,7 @@ from checker.final_reads import final_reads
 from checker.history import Op
 from checker.lww import lww
 from checker.result import compose
-from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field
+from scenarios.workload import MAELSTROM_SETTLE_S, BaseWorkload, WorkloadSpec, reply_field
 from scenarios.workloads.g_set import probability
 
 
@@ -104,4 +104,5 @@ WORKLOAD = WorkloadSpec(
     checked_by="lww-register: final reads agree on the acknowledged write with the greatest "
     "(ts, node); no backward stamps; writes lost to clock skew reported",
     service="lww-register",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

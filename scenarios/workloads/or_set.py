@@ -29,7 +29,7 @@ from checker.final_reads import final_reads
 from checker.history import Op
 from checker.orset import or_set
 from checker.result import compose
-from scenarios.workload import BaseWorkload, WorkloadSpec
+from scenarios.workload import MAELSTROM_SETTLE_S, BaseWorkload, WorkloadSpec
 from scenarios.workloads.g_set import probability, read_list
 
 
@@ -93,4 +93,5 @@ WORKLOAD = WorkloadSpec(
     checked_by="or-set: final reads agree; no acknowledged add lost unless a remove that could "
     "have observed it followed",
     service="or-set",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

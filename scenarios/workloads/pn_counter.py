@@ -31,7 +31,7 @@ from checker.counter import counter
 from checker.final_reads import final_reads
 from checker.history import Op
 from checker.result import compose
-from scenarios.workload import BaseWorkload, WorkloadSpec, reply_field
+from scenarios.workload import MAELSTROM_SETTLE_S, BaseWorkload, WorkloadSpec, reply_field
 from scenarios.workloads.g_set import probability
 
 
@@ -89,4 +89,5 @@ WORKLOAD = WorkloadSpec(
     checked_by="counter: final reads agree and are the acknowledged sum plus some indefinite "
     "adds; every read within what might have happened",
     service="pn-counter",
+    settle_min_s=MAELSTROM_SETTLE_S,
 )

@@ -229,3 +229,18 @@ def test_unique_ids_check_catches_a_duplicate() -> None:
 def test_nothing_to_judge_is_unknown_for_every_workload() -> None:
     for name in WORKLOADS:
         assert get_workload(name).check([], node_ids=NODES)["valid"] == "unknown"
+
+
+def test_convergent_workloads_wait_as_maelstrom_does_before_their_final_reads() -> None:
+    """Maelstrom waits 10 s between healing and the final reads; a scenario's shorter settle is
+    raised to that for the workloads that judge convergence, and left alone for the others."""
+    from scenarios.loader import load_scenario
+    from scenarios.workload import MAELSTROM_SETTLE_S
+    from scenarios.workloads import settle_s
+
+    sc = load_scenario("partition-heal")
+    assert sc.settle_s < MAELSTROM_SETTLE_S
+    for workload in ("broadcast", "g-set", "g-counter", "pn-counter", "or-set", "lww-register"):
+        assert settle_s(sc.with_overrides(workload=workload)) == MAELSTROM_SETTLE_S, workload
+    for workload in ("lin-kv", "kafka", "txn-list-append", "unique-ids", "echo"):
+        assert settle_s(sc.with_overrides(workload=workload)) == sc.settle_s, workload
