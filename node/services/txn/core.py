@@ -38,7 +38,7 @@ coordinator's durable decision redo it after a crash (the participant is in doub
 
 Bug planted here:
 - `volatile-decision`: decisions are group-committed: held in memory and written, synced,
-  `decision_flush_s` (1 s) after the oldest unwritten one, but acted on at once (participants
+  `decision_flush_s` (3 s) after the oldest unwritten one, but acted on at once (participants
   told, the client answered). A coordinator killed before the flush forgets decisions it acted
   on, and then answers `abort` to participants that had not yet made the commit durable, while
   others had: a split outcome (one key shows the transaction's write, another never does),
@@ -73,7 +73,7 @@ DEFAULTS = {
     "vote_timeout_s": 0.5,
     "resolve_after_s": 1.0,
     "resolve_interval_s": 0.5,
-    "decision_flush_s": 1.0,
+    "decision_flush_s": 3.0,
 }
 
 
