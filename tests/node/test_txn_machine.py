@@ -175,8 +175,10 @@ def test_volatile_decision_acts_before_the_decision_is_written() -> None:
                                  "reads": [None]}), now_s=0.2)
     assert f"decision/{txid}" not in fx.persist and not fx.sync
     assert {dest for dest, _ in fx.messages} == {"n1", "n2", "c1"} - {"n1"}
-    written = [fx for fx in sweeps(m, 20) if f"decision/{txid}" in fx.persist]
-    assert len(written) == 1 and written[0].sync  # a second later
+    held = sweeps(m, 59)  # 0.05 s each: the decision is held for decision_flush_s, 3 s
+    assert not [fx for fx in held if f"decision/{txid}" in fx.persist]
+    (written,) = sweeps(m, 1)
+    assert f"decision/{txid}" in written.persist and written.sync  # three seconds later
 
 
 @pytest.mark.parametrize("bug", [None, "early-unlock", "read-uncommitted", "volatile-decision"])
