@@ -32,14 +32,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from runprocs import IO_SUFFIX, SWITCHES_SUFFIX, run_sampled
+from runprocs import (
+    IO_SUFFIX,
+    SWITCHES_SUFFIX,
+    bench_workdir,
+    machine_line,
+    run_sampled,
+    write_figures,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 5000.0
@@ -177,24 +181,16 @@ def main() -> None:
                         help="run the orchestrator under cProfile, profiles into this dir")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-clients-"))
-    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(machine_line())
     results = []
-    try:
+    with bench_workdir("bench-clients-", keep=args.keep) as workdir:
         for concurrency in concurrencies:
             r = run_one(rate=args.rate, concurrency=concurrency, seconds=args.seconds,
                         nodes=args.nodes, seed=args.seed, workdir=workdir,
                         interval_s=args.interval_s, profile_dir=args.profile)
             show(r)
             results.append(r)
-    finally:
-        if args.keep:
-            print(f"run directories kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_figures(args.json, results)
 
 
 if __name__ == "__main__":

@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from raft import STEADY_SKIP_S, STEADY_TAIL_S, cpu_in_window, percentile, read_history, run_chaos
+from runprocs import bench_workdir, machine_line, write_figures
 
 FS = ("send", "poll", "commit_offsets", "list_committed_offsets")
 
@@ -142,23 +139,15 @@ def main() -> None:
     if args.quick:
         args.seconds = 4.0
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-log-"))
-    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(machine_line())
     results = []
-    try:
+    with bench_workdir("bench-log-", keep=args.keep) as workdir:
         for concurrency in concurrencies:
             r = run(rate=args.rate, concurrency=concurrency, seconds=args.seconds,
                     keys=args.keys, seed=args.seed, workdir=workdir, interval_s=args.interval_s)
             show(r)
             results.append(r)
-    finally:
-        if args.keep:
-            print(f"run directories kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    write_figures(args.json, results)
 
 
 if __name__ == "__main__":

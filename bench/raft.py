@@ -38,15 +38,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runprocs import CpuSamples, run_sampled
+from runprocs import CpuSamples, bench_workdir, machine_line, run_sampled, write_figures
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 1000.0
@@ -342,11 +339,9 @@ def main() -> None:
     if args.quick:
         args.seconds, args.kills = 4.0, 4
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-raft-"))
-    print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(machine_line())
     results: dict[str, Any] = {"throughput": [], "failover": None}
-    try:
+    with bench_workdir("bench-raft-", keep=args.keep) as workdir:
         if args.part in ("throughput", "both"):
             for concurrency in concurrencies:
                 r = throughput(rate=args.rate, concurrency=concurrency, seconds=args.seconds,
@@ -358,13 +353,7 @@ def main() -> None:
                          workdir=workdir, interval_s=args.interval_s)
             show_failover(r)
             results["failover"] = r
-    finally:
-        if args.keep:
-            print(f"run directories kept under {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    write_figures(args.json, results)
 
 
 if __name__ == "__main__":

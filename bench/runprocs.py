@@ -1,4 +1,5 @@
-"""What the benchmarks share about a running `chaos run`: each process's role, and CPU samples.
+"""What the benchmarks share about a running `chaos run`: each process's role, CPU samples,
+and the frame of a benchmark's main (the machine line, a work directory, the JSON figures).
 
     from runprocs import CpuSamples, role     # bench/ is the script's directory, on sys.path
 """
@@ -8,11 +9,16 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -136,3 +142,29 @@ def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float
         sys.exit(f"chaos run printed no summary (exit {proc.returncode}):\n{out}\n{err}")
     return SampledRun(proc.returncode, Path(summary["run_dir"]), samples, load_before,
                       load_after)
+
+
+def machine_line() -> str:
+    """What the figures below it ran on: cores, Python, the load average before."""
+    return (f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+@contextmanager
+def bench_workdir(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A temporary directory for a benchmark's run store: removed afterwards unless `keep`,
+    then its path is printed."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"run directories kept under {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_figures(path: Path | None, results: Any) -> None:
+    """The figures as JSON at `path` (`--json`), if one was given."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
