@@ -14,6 +14,13 @@ the orchestrator. A process started with `--parent-pid PID` watches that parent 
    poll whether PID still exists.
 3. SIGTERM and SIGINT ask for a clean stop (exit 0).
 
+Trio redelivers, with the handler that was there before, every signal still pending in a
+receiver when it closes. Had that been the default action, a SIGHUP that arrived in the same
+scheduling round as the poll's own discovery of the parent's death would kill us on the way
+out, with no `stop` line and no synced store (seen once on a loaded CI machine). So the
+handler below the receiver is `_note_late_signal`: such a signal, and any that comes during
+the shutdown, is noted and dropped, since we are stopping already.
+
 `wait_stop_reason` returns why to stop; the caller cancels its work and exits. Use it from the
 main thread inside `trio.run` (signal handlers can only be installed there).
 """
@@ -33,6 +40,12 @@ from node.log import Logger
 
 POLL_INTERVAL_S = 0.5
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+late_signals: list[int] = []  # stop signals that came after the reason was found
+
+
+def _note_late_signal(signum: int, frame: object) -> None:
+    late_signals.append(signum)
 
 
 def set_parent_death_signal(signum: int) -> bool:
@@ -64,17 +77,27 @@ class ParentWatch:
     def is_parent_gone(self) -> bool:
         if self.is_direct_child:
             return os.getppid() != self.parent_pid
-        return not psutil.pid_exists(self.parent_pid)
+        try:  # a parent killed but not yet reaped by its own parent is gone too
+            return psutil.Process(self.parent_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.AccessDenied:
+            return False  # it exists
 
 
 async def wait_stop_reason(
     parent_pid: int, log: Logger, *, poll_interval_s: float = POLL_INTERVAL_S
 ) -> str:
     """Wait for SIGTERM/SIGINT or the parent's death; return "SIGTERM", "SIGINT" or
-    "parent-died"."""
+    "parent-died". Stop signals that come afterwards are noted in `late_signals` and
+    otherwise ignored: the caller is stopping."""
     watch = ParentWatch(parent_pid)
     reason = ""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+    # What the receiver restores and redelivers its leftovers to (module docstring); installed
+    # over the default one signal at a time, so no stop signal ever meets SIG_IGN.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _note_late_signal)
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
         # Armed only now that SIGHUP has a handler: before, it would kill us uncleanly.
         armed = set_parent_death_signal(signal.SIGHUP)
         log.debug(
