@@ -261,6 +261,11 @@ def execute_run(config: Any, *, as_json: bool) -> int:
     holder: dict[str, Any] = {}
 
     async def main() -> Any:
+        # Trio redelivers a signal left pending when the receiver closes, with the handler that
+        # was there before: were that the default, a second SIGTERM would kill us before
+        # run.json says how the run ended. Once the first has stopped the run, more are noise.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *_: None)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 async def on_signal() -> None:
