@@ -19,7 +19,8 @@ view it, so it can be attached to a CI job or mailed. Sections, top to bottom:
   what they broke, details on hover;
 - latency over time (a dot per operation, log scale) and throughput over time (completions per
   second by outcome), with the same fault bands, and latency quantiles per `f` (`charts`). The
-  three time charts zoom and pan together (`templates/zoom.js`: wheel, drag, buttons);
+  three time charts zoom and pan together (`templates/zoom.js`: wheel, drag, buttons), and a
+  zoomed view's throughput is regrouped into buckets of its own scale;
 - the message diagram (`checker.views.messages`), and links to the run's files and node logs.
 
 The page stays small however long the run (issue 7: a 60 s broadcast run once made an 80 MB

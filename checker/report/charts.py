@@ -11,6 +11,11 @@ Both charts share the timeline's x axis (`timeline.x_of`), so they zoom and pan 
   drawn once (fails drawn last, on top, so a rare one is never hidden).
 - Throughput: completions per second by outcome, in time buckets of a round length (at most
   `MAX_BUCKETS` of them, about 20 operations in each on average), each outcome a step line.
+  The counts per finer bucket (`ThroughputChart.fine`: at most `MAX_FINE_BUCKETS`, of a round
+  length that divides the bucket, at least `FINE_BUCKET_MIN_NS`) go with the page, so that
+  `zoom.js` regroups them for the view: a zoomed view gets buckets of its own scale (the
+  shortest round multiple of the fine length that leaves at most `MAX_BUCKETS` in view) and a
+  y axis for its own peak.
 - Quantiles: nearest-rank p50, p95, p99 and max of the `ok` latencies of each `f`.
 """
 
@@ -18,11 +23,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from checker.report.limits import (
+    FINE_BUCKET_MIN_NS,
     LATENCY_PX,
     MAX_BUCKETS,
+    MAX_FINE_BUCKETS,
     MAX_POINTS,
     MAX_TABLE_ROWS,
     THROUGHPUT_PX,
@@ -118,9 +127,15 @@ class ThroughputChart:
     max_rate: float = 1.0  # the top of the y axis, ops/s
     paths: dict[str, str] = field(default_factory=dict)
     columns: list[tuple[float, float, str]] = field(default_factory=list)  # x, width, tooltip
+    # {"ns": length, outcome: [count per fine bucket], ...}, for zoom.js (module docstring)
+    fine: dict[str, Any] = field(default_factory=dict)
 
     def y(self, rate: float) -> float:
         return PAD_PX + (1 - rate / self.max_rate) * (self.height - 2 * PAD_PX)
+
+    def data_attributes(self) -> dict[str, str]:
+        """What zoom.js needs to redraw the chart for a view (`y` above)."""
+        return {"data-pad": str(PAD_PX), "data-plot-height": str(self.height)}
 
 
 def bucket_length_ns(end_ns: int, operations: int) -> int:
@@ -131,6 +146,28 @@ def bucket_length_ns(end_ns: int, operations: int) -> int:
     while math.ceil(end_ns / (step_s * 1e9)) > MAX_BUCKETS:
         step_s = nice_step(step_s * 1.5)
     return max(1, round(step_s * 1e9))
+
+
+def nice_durations_ns(at_least_ns: int) -> Iterator[int]:
+    """1, 2 and 5 times the powers of ten, in nanoseconds, from the first >= `at_least_ns`."""
+    power = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * power >= at_least_ns:
+                yield m * power
+        power *= 10
+
+
+def fine_length_ns(bucket_ns: int, end_ns: int) -> int:
+    """The finest bucket zoom.js regroups: the shortest round length (1, 2 or 5 times a power
+    of ten) that divides `bucket_ns`, is at least `FINE_BUCKET_MIN_NS` and gives at most
+    `MAX_FINE_BUCKETS` over the run; `bucket_ns` itself if none does."""
+    for fine in nice_durations_ns(FINE_BUCKET_MIN_NS):
+        if fine >= bucket_ns:
+            break
+        if bucket_ns % fine == 0 and math.ceil(end_ns / fine) <= MAX_FINE_BUCKETS:
+            return fine
+    return bucket_ns
 
 
 def throughput_chart(bars: list[Bar], end_ns: int) -> ThroughputChart | None:
@@ -161,6 +198,14 @@ def throughput_chart(bars: list[Bar], end_ns: int) -> ThroughputChart | None:
         rates = ", ".join(f"{c[o] / bucket_s:g} {o}/s" for o in ("ok", "fail", "info"))
         chart.columns.append((round(edges[i], 2), round(edges[i + 1] - edges[i], 2),
                               f"{i * bucket_s:g} to {(i + 1) * bucket_s:g} s: {rates}"))
+    fine_ns = fine_length_ns(chart.bucket_ns, end_ns)
+    n_fine = max(1, math.ceil(end_ns / fine_ns))
+    fine: dict[str, list[int]] = {}
+    for bar in done:
+        assert bar.end is not None and bar.outcome is not None
+        counts = fine.setdefault(bar.outcome, [0] * n_fine)
+        counts[min(n_fine - 1, bar.end // fine_ns)] += 1
+    chart.fine = {"ns": fine_ns, **{o: fine[o] for o in OUTCOMES if o in fine}}
     return chart
 
 

@@ -71,6 +71,11 @@ def raw(name: str) -> Markup:
     return Markup(source)
 
 
+def json_script(value: Any) -> Markup:
+    """`value` as JSON to sit inside a `<script type="application/json">` element."""
+    return Markup(json.dumps(value, separators=(",", ":")).replace("<", "\\u003c"))
+
+
 def parameter_text(key: str, value: Any) -> str:
     """A parameter's value as a person reads it: lists joined, a command line quoted."""
     if value is None:
@@ -138,6 +143,7 @@ def render(
     env = environment()
     renderers_error = load_renderers()
     tl = timeline(s)
+    throughput = throughput_chart(s.bars, end_ns) if tl.unavailable is None else None
     chart_bands, _ = bands(ctx.faults, end_ns, s.window_counters)
     diagram, diagram_note = message_diagram(ctx)
     rows, rows_left_out = latency_rows(s)
@@ -161,12 +167,12 @@ def render(
         skipped_lines=s.skipped_lines,
         end_ns=end_ns,
         tl=tl,
-        zoom_json=Markup(json.dumps(tl.zoom_data, separators=(",", ":"))
-                         .replace("<", "\\u003c")) if tl.zoom_data else None,
+        zoom_json=json_script(tl.zoom_data) if tl.zoom_data else None,
         bands=chart_bands,
         ticks=time_ticks(end_ns),
         latency=latency_chart(s.bars, end_ns) if tl.unavailable is None else None,
-        throughput=throughput_chart(s.bars, end_ns) if tl.unavailable is None else None,
+        throughput=throughput,
+        throughput_json=json_script(throughput.fine) if throughput is not None else None,
         quantile_rows=rows,
         quantile_rows_left_out=rows_left_out,
         diagram=diagram,

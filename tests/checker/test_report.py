@@ -38,11 +38,12 @@ from checker.report.charts import (
     PAD_PX,
     bucket_length_ns,
     decade_bounds,
+    fine_length_ns,
     latency_chart,
     log_y,
     throughput_chart,
 )
-from checker.report.limits import DETAILS_CHARS, LATENCY_PX, ROW_PX
+from checker.report.limits import DETAILS_CHARS, LATENCY_PX, MAX_FINE_BUCKETS, ROW_PX
 from checker.report.summary import summarize
 from checker.report.timeline import time_ticks
 from checker.result import compose, result
@@ -262,7 +263,9 @@ def test_values_are_escaped() -> None:
     ops = [*run_ops(), op(16, "invoke", EVIL, EVIL, EVIL), op(17, "ok", EVIL, EVIL, EVIL)]
     text = page(ops=ops, results=compose({EVIL: result(EVIL, False, headline=("x",), x=EVIL)}))
     assert EVIL not in text
-    assert text.count("<script") == 1  # only the page's own (no zoom data: few operations)
+    # Only the page's own: its script and the throughput's counts (no zoom data: few operations).
+    assert text.count("<script") == 2
+    assert text.count('<script type="application/json" id="run-throughput-data">') == 1
     assert ESCAPED in text
     assert f"&#34;{ESCAPED}&#34;" in text  # an operation's value in its tooltip
 
@@ -416,7 +419,43 @@ def test_throughput_counts_completions_per_bucket_by_outcome() -> None:
     ok_line = chart.paths["ok"]
     assert ok_line.startswith(f"M0.00 {chart.y(18):.2f}H")  # a step per bucket
     assert ok_line.count("H") == 20
-    assert "in buckets of 1 s" in page(ops=ops)
+    assert "in buckets of <span id=\"run-throughput-bucket\">1 s</span>" in page(ops=ops)
+
+
+def test_throughput_carries_finer_counts_that_add_up_to_its_buckets() -> None:
+    # For zoom.js to regroup: each 1 s bucket splits into round, finer buckets (here 1,000 of
+    # 1 ms: a 20 s run allows 20,000), which sum to it outcome by outcome.
+    ops = []
+    for i in range(400):
+        t = i * 50 + i % 7  # not on bucket edges
+        outcome = "fail" if i % 10 == 0 else "info" if i == 105 else "ok"
+        ops += [op(t, "invoke", i, "read"), op(t + 25, outcome, i, "read")]
+    s = summarize(ops)
+    chart = throughput_chart(s.bars, s.end_ns)
+    assert chart is not None
+    fine_ns = chart.fine["ns"]
+    assert fine_ns == 1_000_000 and chart.bucket_ns % fine_ns == 0
+    k = chart.bucket_ns // fine_ns
+    assert set(chart.fine) == {"ns", "ok", "fail", "info"}
+    assert len(chart.fine["ok"]) <= MAX_FINE_BUCKETS
+    for i, bucket in enumerate(chart.counts):
+        for outcome in ("ok", "fail", "info"):
+            assert sum(chart.fine[outcome][i * k:(i + 1) * k]) == bucket[outcome], (i, outcome)
+    assert 'id="run-throughput-data"' in page(ops=ops)
+
+
+@pytest.mark.parametrize(("bucket_ns", "end_ns", "fine_ns"), [
+    (1_000_000_000, 20_000_000_000, 1_000_000),  # 1 ms: the floor
+    (5_000_000_000, 600_000_000_000, 50_000_000),  # a 10-minute run: 12,000 of 50 ms
+    (2_000_000, 300_000_000, 1_000_000),  # never under 1 ms
+    (1_000_000, 100_000_000, 1_000_000),  # the bucket itself when nothing finer is allowed
+    (500_000_000, 26_000_000_000, 2_000_000),  # 1 ms would make 26,000; 2 ms divides 0.5 s
+])
+def test_fine_buckets_are_round_bounded_and_at_least_a_millisecond(
+    bucket_ns: int, end_ns: int, fine_ns: int
+) -> None:
+    assert fine_length_ns(bucket_ns, end_ns) == fine_ns
+    assert -(-end_ns // fine_ns) <= MAX_FINE_BUCKETS
 
 
 def test_bucket_lengths_are_round_and_bounded() -> None:

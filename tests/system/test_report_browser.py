@@ -244,3 +244,43 @@ def test_an_aggregated_timeline_draws_operations_one_by_one_once_zoomed_in(
     wait_for(driver, cells.is_displayed, "the cells to come back")
     assert severe(driver) == []
 
+
+def test_a_zoomed_view_gets_throughput_buckets_of_its_own_scale(
+    driver: WebDriver, tmp_path: Path
+) -> None:
+    # 12 s of completions, one a millisecond: 0.1 s buckets over the run; an eighth of it
+    # (1.5 s) is regrouped into 10 ms buckets, each holding exactly ten completions.
+    ops = []
+    n = 12_000
+    for i in range(n):
+        p = i % 10
+        ops += [Op("invoke", p, "read", None, time=i * MS, index=2 * i),
+                Op("fail" if i % 7 == 0 else "ok", p, "read", [i], time=i * MS + 5 * MS,
+                   index=2 * i + 1)]
+    run_dir = write_run(tmp_path / "run", ops, compose({"ok": result("report-ok", True)}))
+    open_page(driver, run_dir)
+    bucket = driver.find_element(By.ID, "run-throughput-bucket")
+    assert bucket.text == "0.1 s"
+    zoom_in = driver.find_element(By.ID, "run-zoom-in")
+    for _ in range(3):
+        zoom_in.click()
+    wait_for(driver, lambda: bucket.text == "0.01 s", "the throughput to be regrouped")
+    titles = driver.execute_script(
+        "return Array.prototype.map.call("
+        "document.querySelectorAll('#run-throughput g.columns rect title'),"
+        "function (t) { return t.textContent; });")
+    assert 100 <= len(titles) <= 200, len(titles)
+    for title in titles:  # "5.63 to 5.64 s: 700 ok/s, 300 fail/s, 0 info/s"
+        span, rates = title.split(": ")
+        a_ms, b_ms = (round(float(v) * 1000) for v in span.removesuffix(" s").split(" to "))
+        ok, fail, info = (float(r.split()[0]) for r in rates.split(", "))
+        expected_ok = sum(1 for i in range(a_ms - 5, b_ms - 5) if 0 <= i < n and i % 7)
+        expected_fail = sum(1 for i in range(a_ms - 5, b_ms - 5) if 0 <= i < n and not i % 7)
+        assert (ok * 0.01, fail * 0.01, info) == pytest.approx(
+            (expected_ok, expected_fail, 0)), title
+    top = driver.find_elements(By.CSS_SELECTOR, "#throughput-section svg.labels text")[0]
+    assert top.text == "1000 ops/s"  # ten a bucket of 10 ms: the view's own peak
+    driver.find_element(By.ID, "run-zoom-reset").click()
+    wait_for(driver, lambda: bucket.text == "0.1 s", "the whole run's buckets to come back")
+    assert severe(driver) == []
+

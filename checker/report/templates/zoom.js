@@ -5,7 +5,10 @@
 // horizontally so that it is not stretched (the plots use preserveAspectRatio="none"), and the
 // time axis is drawn again for the view. An aggregated timeline carries its operations as
 // columns (#run-timeline-ops, see checker/report/timeline.py `zoom_data`): once a view holds few
-// enough of them they are drawn one by one over the cells. No network, no library.
+// enough of them they are drawn one by one over the cells. The throughput chart is regrouped
+// for a zoomed view from the finer counts the page carries (#run-throughput-data, see
+// checker/report/charts.py): buckets of the view's own scale, a y axis for its own peak. No
+// network, no library.
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
@@ -219,6 +222,145 @@
     });
   }
 
+  // The throughput chart for the view, regrouped from the fine counts; the whole run's chart,
+  // as the page drew it, at zoom 1.
+  var throughput = null; // decoded on first need
+  var MAX_BUCKETS = Number(controls.getAttribute("data-max-buckets")) || 200;
+
+  function gFormat(x) {
+    return String(Number(x.toPrecision(6)));
+  }
+
+  function decodeThroughput(svg) {
+    var el = document.getElementById("run-throughput-data");
+    if (!el) {
+      return null;
+    }
+    var raw = JSON.parse(el.textContent);
+    var sums = {};
+    var n = 0;
+    ["ok", "info", "fail"].forEach(function (outcome) {
+      var counts = raw[outcome];
+      if (!counts) {
+        return;
+      }
+      var prefix = new Float64Array(counts.length + 1);
+      for (var i = 0; i < counts.length; i++) {
+        prefix[i + 1] = prefix[i] + counts[i];
+      }
+      sums[outcome] = prefix;
+      n = counts.length;
+    });
+    var labels = svg.parentNode.querySelectorAll("svg.labels text");
+    var columns = svg.querySelector("g.columns");
+    var bucket = document.getElementById("run-throughput-bucket");
+    var paths = {};
+    svg.querySelectorAll("path.line").forEach(function (path) {
+      paths[path.getAttribute("class").split(" ")[1]] = {el: path, d: path.getAttribute("d")};
+    });
+    return {ns: raw.ns, n: n, sums: sums, paths: paths, columns: columns,
+      columnsHtml: columns ? columns.innerHTML : "", labels: labels,
+      labelTexts: Array.prototype.map.call(labels, function (t) { return t.textContent; }),
+      bucket: bucket, bucketText: bucket ? bucket.textContent : "",
+      pad: Number(svg.getAttribute("data-pad")),
+      height: Number(svg.getAttribute("data-plot-height"))};
+  }
+
+  function drawThroughput() {
+    var svg = document.getElementById("run-throughput");
+    if (!svg) {
+      return;
+    }
+    if (throughput === null) {
+      throughput = decodeThroughput(svg) || false;
+    }
+    var th = throughput;
+    if (!th) {
+      return;
+    }
+    if (vw >= plot) {
+      Object.keys(th.paths).forEach(function (o) { th.paths[o].el.setAttribute("d", th.paths[o].d); });
+      if (th.columns) {
+        th.columns.innerHTML = th.columnsHtml;
+      }
+      for (var l = 0; l < th.labels.length; l++) {
+        th.labels[l].textContent = th.labelTexts[l];
+      }
+      if (th.bucket) {
+        th.bucket.textContent = th.bucketText;
+      }
+      return;
+    }
+    var t0 = vx / plot * endNs;
+    var t1 = (vx + vw) / plot * endNs;
+    // The shortest round length (1, 2 or 5 times a power of ten ns) that is a multiple of the
+    // fine one and leaves at most MAX_BUCKETS in view.
+    var b = th.ns;
+    for (var p = 0; (t1 - t0) / b > MAX_BUCKETS || b % th.ns !== 0; p++) {
+      b = [1, 2, 5][p % 3] * Math.pow(10, Math.floor(p / 3));
+    }
+    var k = b / th.ns; // fine buckets per bucket
+    var bucketS = b / 1e9;
+    var first = Math.max(0, Math.floor(t0 / b));
+    var last = Math.min(Math.ceil(th.n / k), Math.ceil(t1 / b)); // exclusive
+    var rates = {};
+    var top = 0;
+    Object.keys(th.sums).forEach(function (o) {
+      var prefix = th.sums[o];
+      var r = [];
+      for (var i = first; i < last; i++) {
+        var c = prefix[Math.min(th.n, (i + 1) * k)] - prefix[Math.min(th.n, i * k)];
+        r.push(c / bucketS);
+        top = Math.max(top, c / bucketS);
+      }
+      rates[o] = r;
+    });
+    var maxRate = top > 0 ? niceStep(top) : 1;
+    function y(rate) {
+      return th.pad + (1 - rate / maxRate) * (th.height - 2 * th.pad);
+    }
+    function x(i) {
+      return Math.min(i * b, endNs) / endNs * plot;
+    }
+    Object.keys(th.paths).forEach(function (o) {
+      var r = rates[o] || [];
+      var d = ["M" + x(first) + " " + y(r.length ? r[0] : 0)];
+      for (var j = 0; j < r.length; j++) {
+        if (j) {
+          d.push("V" + y(r[j]));
+        }
+        d.push("H" + x(first + j + 1));
+      }
+      th.paths[o].el.setAttribute("d", d.join(""));
+    });
+    if (th.columns) {
+      while (th.columns.firstChild) {
+        th.columns.removeChild(th.columns.firstChild);
+      }
+      for (var i = first; i < last; i++) {
+        var rect = document.createElementNS(SVG, "rect");
+        rect.setAttribute("x", x(i));
+        rect.setAttribute("y", 0);
+        rect.setAttribute("width", x(i + 1) - x(i));
+        rect.setAttribute("height", th.height);
+        var title = document.createElementNS(SVG, "title");
+        title.textContent = gFormat(i * bucketS) + " to " + gFormat((i + 1) * bucketS) + " s: " +
+          ["ok", "fail", "info"].map(function (o) {
+            return gFormat(rates[o] ? rates[o][i - first] : 0) + " " + o + "/s";
+          }).join(", ");
+        rect.appendChild(title);
+        th.columns.appendChild(rect);
+      }
+    }
+    var values = [maxRate, maxRate / 2, 0];
+    for (var v = 0; v < th.labels.length && v < values.length; v++) {
+      th.labels[v].textContent = gFormat(values[v]) + " ops/s";
+    }
+    if (th.bucket) {
+      th.bucket.textContent = gFormat(bucketS) + " s";
+    }
+  }
+
   // Fault names under the timeline: each shown only where it does not run into the one
   // before it on the screen (hover the band for the others).
   function declutter() {
@@ -247,6 +389,7 @@
       unstretch(svg);
     }
     drawZoomedOps();
+    drawThroughput();
     declutter();
     var range = document.getElementById("run-zoom-range");
     if (range) {
