@@ -30,6 +30,12 @@ strict-serializable; Elle's names, `checker.elle.models`), and applies to these 
 `--model bank` and `--model long-fork` are Jepsen's checkers of those names (`checker.bank`:
 every read of all accounts sums to the total of the first read, no negative balance;
 `checker.long_fork`: no two reads see two writes in opposite orders).
+`--model kafka`, `--model broadcast` and `--model unique-ids` judge the histories Maelstrom
+records for those workloads (its `history.edn`, or the same as JSON) as Maelstrom does:
+`checker.kafka_jepsen` (Jepsen's kafka analysis, `checker.kafka`, of `:f :send`, `:poll`,
+`:assign` and `:crash` operations, `[[:send k v]]` and `[[:poll]]`; transactional histories
+are refused), `checker.maelstrom.broadcast` (set-full with `:f :broadcast` as the add, and no
+final-read rule) and `checker.maelstrom.unique_ids` (no id acknowledged twice).
 
 Otherwise the history is checked for linearizability against a model, chosen, first match
 wins: `--model` (one of `checker.models.MODEL_NAMES`); the format's own (Porcupine's etcd logs
@@ -102,10 +108,11 @@ class _RegistryChoice(click.Choice):
 
 
 # Models that are checkers of their own rather than sequential specifications for the
-# linearizability search (module docstring): elle-cli's names, `:f :add` and `:f :read`, and
-# Jepsen's total-queue, `:f :enqueue` and `:f :dequeue`.
+# linearizability search (module docstring): elle-cli's names, `:f :add` and `:f :read`,
+# Jepsen's total-queue, `:f :enqueue` and `:f :dequeue`, and Maelstrom's workloads' checkers.
 HISTORY_MODELS = (
-    "counter", "set-full", "total-queue", "list-append", "rw-register", "bank", "long-fork"
+    "counter", "set-full", "total-queue", "list-append", "rw-register", "bank", "long-fork",
+    "kafka", "broadcast", "unique-ids",
 )
 # The history models judged under consistency models (`--consistency-models`): Elle's.
 TXN_MODELS = ("list-append", "rw-register")
@@ -143,6 +150,18 @@ def judge_history_model(
         from checker.total_queue import total_queue
 
         return total_queue(ops)
+    if name == "kafka":
+        from checker.kafka_jepsen import kafka_jepsen
+
+        return kafka_jepsen(ops)
+    if name == "broadcast":
+        from checker.maelstrom import broadcast
+
+        return broadcast(ops)
+    if name == "unique-ids":
+        from checker.maelstrom import unique_ids
+
+        return unique_ids(ops)
     assert name == "set-full", name
     from checker.setfull import set_full
 
@@ -343,7 +362,9 @@ def make_check_command(
         type=_RegistryChoice(_model_names),
         default=None,
         help="Sequential model (default: from the format or the run's workload), or "
-        "counter / set-full / total-queue to judge with those checkers, as Jepsen does.",
+        "counter / set-full / total-queue / list-append / rw-register / bank / long-fork to "
+        "judge with those checkers, as Jepsen does, or kafka / broadcast / unique-ids to judge "
+        "a Maelstrom workload's history as Maelstrom does.",
     )
     @click.option(
         "--format",
@@ -483,9 +504,29 @@ def _line(arg: str, res: dict[str, Any]) -> str:
         details = brief(res)
         lines = [f"{word} {arg} ({res['checker']}" + (f": {details})" if details else ")")]
         lines.extend(f"  {v['text']}" for v in res.get("violations", ())[:3])
-        if res.get("lost"):
+        if res.get("checker") == "kafka":
+            lines.extend(_kafka_lines(res))
+        elif res.get("lost"):
             lines.append(f"  lost: {res['lost'][:10]}")
         return "\n".join(lines)
     text = render(res).split("\n")
     rest = text[0].split(" (", 1)[1] if " (" in text[0] else ""
     return "\n".join([f"{word} {arg} ({rest}", *text[1:]])
+
+
+def _kafka_lines(res: dict[str, Any]) -> list[str]:
+    """Each anomaly a kafka result names (Jepsen's words), with its count and the history
+    indexes of the operations its first case quotes."""
+    from checker.kafka import ANOMALIES
+    from checker.results_schema import counterexamples
+
+    lines = []
+    for name in res.get("error_types", ()):
+        prefix = ANOMALIES[name]
+        cases = res.get(prefix) or [{}]
+        case = cases[0]
+        ops = counterexamples({name: {"valid": False, "case": case}})[0]["operations"]
+        where = f"key {case['key']!r}, " if "key" in case else ""
+        lines.append(f"  {name}: {res.get(f'{prefix}_count')} case(s); the first: {where}"
+                     "operations " + ", ".join(map(str, ops)))
+    return lines

@@ -17,6 +17,8 @@ kafka.clj), for the non-transactional form Maelstrom runs (`:txn? false`, `:sub-
                                                    left out)
     commit_offsets          invoke {k: offset}     ok {k: offset}
     list_committed_offsets  invoke [k, ...]        ok {k: offset}
+    assign                  invoke [k, ...]        ok/info: the same (Jepsen's consumers; see
+                                                   "poll-skip" below; ours never assign)
 Keys are strings (an integer key in a send is read as its decimal string, as Maelstrom turns
 its integer keys into strings); offsets are integers; messages any JSON value (the workload
 sends unique integers). Final polls carry `"final": true` (Jepsen's `:final? true` too). Only
@@ -49,7 +51,12 @@ order: offsets nobody observed are holes, which the log may legally have). A mes
   it asked for with a known offset in between / below the offset it asked for (Maelstrom: the
   reply's messages begin at the requested offset). For a poll that does not say what it asked
   for (its invocation value is not a map), the offset after the same process's previous read of
-  the key stands for it, as in Jepsen's per-process check.
+  the key stands for it, as in Jepsen's per-process check. An `assign` that ended `ok` or
+  `info` ends that tracking for the keys it does not name, as Jepsen's
+  `poll-skip+nonmonotonic-cases` does (a client keeps its offset of a key it assigns again,
+  but starts a newly assigned one wherever the committed offset is); one whose invocation
+  carries `seek-to-beginning?` ends it for every key (ours: the client rewinds every key to 0;
+  Jepsen's final polls seek only on a fresh process, after a crash, so Jepsen never needs it).
 - `nonmonotonic-send`: an acknowledged send given an offset at or below that of a send to the
   same key acknowledged before it was invoked: by the same process (Jepsen's) or by another
   (`scope: "realtime"`, which Jepsen finds only with `:ww-deps`, as an Elle cycle).
@@ -101,6 +108,8 @@ from checker.history import HistoryError, Op, client_ops, pair
 from checker.result import LIST_LIMIT, UNKNOWN, Validity, result
 
 SEND, POLL, COMMIT, LIST = "send", "poll", "commit_offsets", "list_committed_offsets"
+ASSIGN = "assign"
+SEEK = "seek-to-beginning?"  # an assign's flag: the client rewinds every key to offset 0
 SKIPPED_LISTED = 8  # skipped offsets listed per skip case; `skipped_count` is exact
 
 # Anomaly (Jepsen's name where Jepsen has one) -> the result's field prefix.
@@ -201,6 +210,15 @@ def _poll_msgs(op: Op) -> dict[str, list[Any]]:
     return out
 
 
+def _assigned(op: Op) -> list[str]:
+    """The keys of an assign's invocation."""
+    if not isinstance(op.value, list | tuple):
+        raise HistoryError(
+            f"operation {op.index}: an assign's value must be the list of keys it assigns, "
+            f"not {op.value!r}")
+    return [_key(k, op) for k in op.value]
+
+
 def _is_final(op: Op) -> bool:
     return bool(op.extra.get("final") or op.extra.get("final?"))
 
@@ -240,6 +258,9 @@ class _Analysis:
         self.info_sends: list[tuple[str, Any, SendRef]] = []
         self.failed_sends: list[tuple[str, Any, Ref]] = []
         self.polls: list[_Poll] = []
+        # (how many polls completed before it, process, the keys it keeps tracking: None for
+        # none) for each assign that ended ok or info (module docstring, "poll-skip")
+        self.assigns: list[tuple[int, Any, frozenset[str] | None]] = []
         self.attempt_count = 0
         self.commit_count = 0
         self.list_count = 0
@@ -290,6 +311,10 @@ class _Analysis:
             inv = open_.pop(op.process)  # pair() has checked that it is there
             if f == SEND:
                 self._send(inv, op, send_floor.pop(op.process, None))
+            elif f == ASSIGN:
+                if op.type != "fail":
+                    keep = None if inv.extra.get(SEEK) else frozenset(_assigned(inv))
+                    self.assigns.append((len(self.polls), op.process, keep))
             elif op.type != "ok":
                 list_floor.pop(op.process, None)
             elif f == POLL:
@@ -427,10 +452,19 @@ class _Analysis:
         return known[bisect_left(known, lo):bisect_left(known, hi)]
 
     def _judge_polls(self) -> None:
-        last_read: dict[tuple[Any, str], tuple[int, Ref]] = {}
-        for poll in self.polls:
+        last_read: dict[Any, dict[str, tuple[int, Ref]]] = {}  # process -> key -> last read
+        assigns = iter(self.assigns)
+        assign = next(assigns, None)
+        for n, poll in enumerate(self.polls):
+            while assign is not None and assign[0] <= n:  # the assigns completed before it
+                _, assigner, keep = assign
+                tracked = last_read.pop(assigner, {})
+                if keep is not None:
+                    last_read[assigner] = {k: r for k, r in tracked.items() if k in keep}
+                assign = next(assigns, None)
             ref = poll.ref
             process = ref[0].process
+            reads = last_read.setdefault(process, {})
             for k, pairs in poll.msgs.items():
                 if not pairs:
                     continue
@@ -449,7 +483,7 @@ class _Analysis:
                                 "skipped_count": len(skipped), "op": quote(ref)})
                     prev = o
                 first = pairs[0][0]
-                before = last_read.get((process, k))
+                before = reads.get(k)
                 if poll.requested is not None:
                     expected = poll.requested.get(k)
                     ops = [quote(ref)]
@@ -467,7 +501,7 @@ class _Analysis:
                                 "key": k, "expected": expected, "first": first,
                                 "skipped": skipped[:SKIPPED_LISTED],
                                 "skipped_count": len(skipped), "ops": ops})
-                last_read[(process, k)] = (max(o for o, _ in pairs), ref)
+                reads[k] = (max(o for o, _ in pairs), ref)
 
     def _judge_messages(self) -> None:
         committed: list[tuple[str, int, Hashable, SendRef]] = [
