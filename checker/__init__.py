@@ -11,7 +11,13 @@ or by Porcupine, and imports nothing of node/, chaos/ or scenarios/.
   (the Wing-Gong-Lowe search), `explain` (why a history is not linearizable),
   `linearizability` (the checker composing them);
 - the other checkers, one module per property judged: `setfull`, `echo`, `unique_ids`,
-  `availability`, `final_reads`, `replies`, `fault_guard`;
-- output: `result` (three-valued results, composition, `brief`), `report` (report.html), `cli`
-  (`chaos check`, `python -m checker`).
+  `availability`, `final_reads`, `replies`, `fault_guard`, `stalls`, `elections`; for CRDTs
+  `counter`, `orset`, `lww` (over `intset`'s compact sets); for logs and queues `kafka`,
+  `total_queue`; for transactions `elle` (list-append, rw-register: anomalies, cycles,
+  consistency models), `bank`, `long_fork`;
+- other tools' histories: `kafka_jepsen` (Jepsen's and Maelstrom's kafka form, for `kafka`),
+  `maelstrom` (Maelstrom's broadcast and unique-ids);
+- output: `result` (three-valued results, composition, `brief`), `results_schema`
+  (results.json), `report` (report.html), `sections` and `views` (each checker's part of the
+  report), `cli` (`chaos check`, `python -m checker`).
 """
