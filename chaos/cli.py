@@ -352,14 +352,18 @@ def internal_error(e: BaseException) -> str:
 def print_summary(summary: dict[str, Any], results: dict[str, Any]) -> None:
     """The run's summary on stdout (`chaos.status.write_summary`): tables on a terminal, the
     plain lines otherwise, with the completions by operation counted from the history."""
+    from collections import Counter
+
     from chaos.status import RunSummary, read_counts_by_f, write_summary
     from checker.result import brief
 
     run_dir = Path(summary["run_dir"])
+    by_f = read_counts_by_f(run_dir / "history.jsonl")
+    # A run the harness could not finish judging has no counts of its own: the history's.
+    counts = summary["counts"] or dict(sum((Counter(c) for c in by_f.values()), Counter()))
     write_summary(RunSummary(
         valid=summary["valid"], exit_code=summary["exit_code"], run_dir=str(run_dir),
-        reproduce=summary["reproduce"], counts=summary["counts"],
-        counts_by_f=read_counts_by_f(run_dir / "history.jsonl"),
+        reproduce=summary["reproduce"], counts=counts, counts_by_f=by_f,
         checkers=tuple((name, r.get("valid"), brief(r))
                        for name, r in results.get("results", {}).items()),
     ), sys.stdout)
