@@ -5,7 +5,8 @@
 
 `judge` is the workload's own checkers (`workload.check`) plus the fault guard
 (`faults_effective`: a fault that cost no message proves nothing, so it makes the verdict
-unknown) and, when the nodes' logs (`nodes/<id>.log`, `checker.elections.load_node_logs`)
+unknown), the network's messages per operation as Maelstrom reports them (`net`, always
+valid) and, when the nodes' logs (`nodes/<id>.log`, `checker.elections.load_node_logs`)
 hold Raft role changes, election safety (`checker.elections`: never two leaders in a term),
 composed with `checker.result.compose` (false > unknown > true). `network` is the
 proxy's counters at the end of the run, or the simulated network's (the same keys:
@@ -33,6 +34,7 @@ from typing import Any
 from checker.elections import elections, load_node_logs
 from checker.fault_guard import faults_effective
 from checker.history import Op
+from checker.net_stats import net_stats
 from checker.result import UNKNOWN, compose
 from checker.stalls import stalls
 from scenarios.workload import Workload
@@ -55,11 +57,14 @@ def judge(
     """The workload's checkers, the fault guard and, when the nodes logged Raft roles, election
     safety (its last leaderless interval closed at the history's last operation), composed
     into one result."""
-    checked = workload.check(list(ops), node_ids=list(node_ids))
+    node_ids = list(node_ids)
+    checked = workload.check(list(ops), node_ids=node_ids)
     named = dict(checked["results"])
     if network is not None:  # a run of ours, not an imported history: judge its faults
         named["faults"] = faults_effective(ops, network)
         named["stalls"] = stalls(ops)
+        if network.get("links"):  # Maelstrom's message statistics (always valid)
+            named["net"] = net_stats(ops, network, node_ids)
     if node_logs and any(r.get("event") == "raft_role" for r in node_logs):
         end_ns = max((op.time for op in ops), default=None)
         named["election-safety"] = elections(node_logs, end_ns=end_ns)

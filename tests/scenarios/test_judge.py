@@ -146,3 +146,15 @@ def test_network_counters_come_from_results_json(
     path.write_text(json.dumps(content))
     assert network_counters(path) == counters
     assert network_counters(tmp_path / "missing.json") is None
+
+
+def test_a_run_with_per_link_counts_reports_maelstroms_messages_per_operation() -> None:
+    network = {"partitioned": 12, "dropped": 0,
+               "links": {"n1->n2": {"received": 3, "delivered": 3},
+                         "c0->n1": {"received": 5, "delivered": 5}}}
+    judged = broadcast_judge(COMPLETE, network)
+    net = judged["results"]["net"]
+    # 3 messages between the nodes over 4 client operations; the admin client's left out.
+    assert (net["valid"], net["servers_msgs_per_op"]) == (True, 0.75)
+    assert judged["valid"] is True
+    assert "net" not in broadcast_judge(COMPLETE, {"partitioned": 12})["results"]
