@@ -130,6 +130,8 @@ class Run:
             # A random mix (`--nemesis`), or None for the scenario's timeline.
             "nemesis": list(sc.nemesis) or None,
             "nemesis_interval_s": sc.mix_interval_s if sc.nemesis else None,
+            # The network's baseline latency (`--latency`; 0: none), kept by `chaos replay`.
+            "latency_ms": sc.latency_ms, "latency_dist": sc.latency_dist,
             "command_line": list(c.command_line), "reproduce": reproduce_command(c),
             "versions": versions(), "started_at": self.started_at, "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),
@@ -205,7 +207,8 @@ class Run:
         async with Cluster(self.run_dir, c.node_ids, service_argv=service_argv,
                            node_cmd=c.node_cmd, seed=c.seed, epoch_ns=self.epoch_ns,
                            bug=c.bug,
-                           fault_service_links=c.scenario.fault_service_links) as cluster:
+                           fault_service_links=c.scenario.fault_service_links,
+                           latency_ms=sc.latency_ms, latency_dist=sc.latency_dist) as cluster:
             for node_id, body in self.workload.setup(c.node_ids):
                 await cluster.send_setup(node_id, body)
             self.nemesis = Nemesis(cluster, self.recorder, counters=cluster.network_stats)

@@ -2,7 +2,8 @@
 
     chaos run SCENARIO|FILE.toml [--seed N] [--time-limit S] [--nodes N] [--workload NAME]
               [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
-              [--concurrency N] [--nemesis F,F,... [--nemesis-interval S]] [--store DIR]
+              [--concurrency N] [--nemesis F,F,... [--nemesis-interval S]]
+              [--latency MS [--latency-dist constant|uniform|exponential]] [--store DIR]
               [--simulate] [--json]
     chaos list [--json]
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
@@ -30,6 +31,12 @@ mix, as Maelstrom's option: every `--nemesis-interval` seconds of the fault phas
 Maelstrom's 10, or a quarter of the fault phase when that is shorter) a fault of a listed kind
 starts, healed before the next (`scenarios.schema` documents the mix). A scenario aiming at
 `leader` is refused with `--node-cmd`: a program's nodes cannot be asked who leads.
+
+`--latency MS [--latency-dist D]` gives the network a baseline latency, as Maelstrom's
+`--latency`: every message (node to node, client to node and back; not the orchestrator's
+admin client) waits MS ms on average, constant (default), uniform on [0, 2 MS] or exponential,
+in the proxy or the simulated network, faults on top (`scenarios.schema`: the scenario keys
+`latency_ms` and `latency_dist`, which the options override).
 
 Imports of the cluster machinery are lazy so that `chaos check` starts fast.
 """
@@ -116,6 +123,13 @@ cli.add_command(
 @click.option("--nemesis-interval", "nemesis_interval_s", type=float, default=None,
               metavar="S", help="Seconds between the mix's faults (default: 10, or a quarter "
                                 "of the fault phase when that is shorter).")
+@click.option("--latency", "latency_ms", type=float, default=None, metavar="MS",
+              help="Baseline latency of every message, its mean in ms, as Maelstrom's "
+                   "--latency (default: the scenario's latency_ms, usually 0).")
+@click.option("--latency-dist", "latency_dist", default=None,
+              metavar="constant|uniform|exponential",
+              help="Distribution of the baseline latency: constant (default), uniform on "
+                   "[0, 2*MS], or exponential; each has mean MS.")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
               show_default=True, help="Root of the run store.")
 @click.option("--simulate", is_flag=True,
@@ -125,12 +139,14 @@ cli.add_command(
 def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int | None,
         workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
         rate: float | None, concurrency: int | None, nemesis: str | None,
-        nemesis_interval_s: float | None, store: Path, simulate: bool, as_json: bool) -> None:
+        nemesis_interval_s: float | None, latency_ms: float | None, latency_dist: str | None,
+        store: Path, simulate: bool, as_json: bool) -> None:
     """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
     config = build_config(
         scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
         service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
         store=store, simulate=simulate, nemesis=nemesis, nemesis_interval_s=nemesis_interval_s,
+        latency_ms=latency_ms, latency_dist=latency_dist,
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -140,8 +156,11 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                  node_cmd: str | None, bug: str | None, rate: float | None,
                  concurrency: int | None, store: Path, simulate: bool = False,
                  schedule: tuple[Any, ...] | None = None, nemesis: str | None = None,
-                 nemesis_interval_s: float | None = None) -> Any:
-    """Validate every option against the scenario and the registries; usage errors exit 2."""
+                 nemesis_interval_s: float | None = None, latency_ms: float | None = None,
+                 latency_dist: str | None = None) -> Any:
+    """Validate every option against the scenario and the registries; usage errors exit 2.
+    `latency_ms` and `latency_dist` (`--latency`, `--latency-dist`), None to keep the
+    scenario's, set the network's baseline latency."""
     from node.services import SERVICES, bugs
     from orchestrator import RunConfig
     from scenarios.loader import load_scenario
@@ -166,6 +185,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
             fail_usage(f"--nemesis-interval: {nemesis_interval_s:g} s is longer than the fault "
                        f"phase ({fault_phase_s:g} s), so no fault would fit; use at most "
                        f"{fault_phase_s:g}, or a longer --time-limit")
+    _check_latency(latency_ms, latency_dist, scenario=sc)
     workload = workload or sc.workload
     if workload not in WORKLOADS:
         fail_usage(f"--workload: unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}")
@@ -203,7 +223,8 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
     try:
         sc = sc.with_overrides(time_limit_s=time_limit_s, nodes=nodes, workload=workload,
                                rate=rate, concurrency=concurrency, nemesis=mix,
-                               nemesis_interval_s=nemesis_interval_s)
+                               nemesis_interval_s=nemesis_interval_s, latency_ms=latency_ms,
+                               latency_dist=latency_dist)
         if argv is not None:
             sc.check_stdio_nodes("--node-cmd")
     except ScenarioError as e:
@@ -225,6 +246,32 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
         store=store, command_line=tuple(sys.argv), schedule=schedule, simulate=simulate,
     )
+
+
+def _check_latency(latency_ms: Any, latency_dist: Any, *, scenario: Any) -> None:
+    """`--latency MS` and `--latency-dist D`: a finite number of ms in range, a known
+    distribution, and no distribution for a latency that neither they nor the scenario give.
+    (`Scenario.with_overrides` checks the latency against the request timeout.)"""
+    from scenarios.schema import LATENCY_DISTRIBUTIONS, LATENCY_MS_MAX
+    from scenarios.validation import suggest
+
+    if latency_ms is not None:
+        if (isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float)
+                or not math.isfinite(latency_ms)):
+            fail_usage(f"--latency: {latency_ms!r} is not a latency; give the mean delay of "
+                       f"every message in ms, from 0 to {LATENCY_MS_MAX:g}, such as 100")
+        if not 0 <= latency_ms <= LATENCY_MS_MAX:
+            fail_usage(f"--latency: {latency_ms:g} ms is out of range; give the mean delay of "
+                       f"every message in ms, from 0 to {LATENCY_MS_MAX:g}, such as 100")
+    if latency_dist is not None:
+        known = ", ".join(LATENCY_DISTRIBUTIONS)
+        if latency_dist not in LATENCY_DISTRIBUTIONS:
+            fail_usage(f"--latency-dist: unknown distribution {latency_dist!r}"
+                       f"{suggest(str(latency_dist), LATENCY_DISTRIBUTIONS)}; use one of {known}")
+        if latency_ms is None and not scenario.latency_ms:
+            fail_usage(f"--latency-dist sets the distribution of a baseline latency, and "
+                       f"{scenario.name} has none; add --latency MS (such as --latency 100), "
+                       "or drop --latency-dist")
 
 
 def _nemesis_option(value: str | None) -> tuple[str, ...] | None:
@@ -439,9 +486,23 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
         rate=info.get("rate"), concurrency=info.get("concurrency"),
         store=store or Path(info.get("store") or "logs"), schedule=schedule,
         simulate=bool(info.get("simulated")),
+        **_replayed_latency(run_dir, info),
         **_replayed_mix(run_dir, info),
     )
     sys.exit(execute_run(config, as_json=as_json))
+
+
+def _replayed_latency(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The baseline latency a run recorded (`latency_ms`, `latency_dist`), as build_config
+    takes it; nothing for a run recorded before there was one (the scenario's then)."""
+    latency_ms, latency_dist = info.get("latency_ms"), info.get("latency_dist")
+    if latency_ms is None and latency_dist is None:
+        return {}
+    if (isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float)
+            or not isinstance(latency_dist, str)):
+        fail_usage(f"{run_dir}/run.json: latency_ms or latency_dist is damaged; the run "
+                   "cannot be replayed exactly")
+    return {"latency_ms": float(latency_ms), "latency_dist": latency_dist}
 
 
 def _replayed_mix(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:

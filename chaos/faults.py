@@ -20,6 +20,21 @@ dict lookup and draws nothing from `rng`, which is what keeps the proxy's hot pa
 By default rules apply to node<->node links only: a link with a client end (an id that is not a
 node) is faulted only in a table built with `clients=True`.
 
+## The baseline latency (not a fault)
+A run may give its network a latency in normal operation, as Maelstrom's `--latency`: the
+scenario's `latency_ms` and `latency_dist`, made a `Delay` by `baseline_delay` (constant;
+uniform on [0, 2 * latency_ms]; exponential with mean latency_ms: each has mean latency_ms).
+`network_fate` is the one decision the proxy and the simulated network both make per message:
+the fault table's fate (unless an end is exempt from faults), then, on every copy that fate
+delivers, the baseline on top (`with_baseline`: one draw per copy, so each copy of a duplicate
+draws its own; a drop stays a drop and draws nothing). Every link carries the baseline, client
+and service links too, except the admin client's (`ADMIN_ID`: its `init` and `chaos_` control
+are the harness's control plane, not the system's network). The baseline lives beside the
+fault table, not in it, so a heal or a new link-fault table leaves it in force. `Fate` keeps the
+two apart (`delays_ms` the fault's, `baseline_ms` the baseline's) so that the counters do:
+`delayed` counts copies a fault held back, `baseline_delayed` those the baseline held back.
+With no baseline (`None`, latency 0) nothing is drawn: the hot path stays as cheap as above.
+
 ## Grudges
 A grudge is `dict[str, frozenset[str]]`: node -> the nodes it cannot hear from (Jepsen's
 representation). The builders below make the usual shapes; `build_grudge(shape, nodes, rng)`
@@ -50,7 +65,8 @@ COUNTER_NAMES = (
     "dropped",
     "partitioned",
     "duplicated",
-    "delayed",
+    "delayed",  # copies a fault rule held back (never the baseline latency alone)
+    "baseline_delayed",  # copies the run's baseline latency held back
     "reordered",
     "unroutable",
     "overflow",
@@ -282,11 +298,14 @@ class Fate:
     """What happens to one message: the delay of each copy to deliver, in ms.
 
     `delays_ms == ()` is a drop; two entries are a duplicate. `reordered` says the first copy
-    was held back on purpose so that later messages overtake it.
+    was held back on purpose so that later messages overtake it. `baseline_ms`, empty or one
+    entry per copy, is the baseline latency each copy waits on top of its fault delay (see
+    `with_baseline`): a copy is delivered after `held_ms`, both added.
     """
 
     delays_ms: tuple[float, ...]
     reordered: bool = False
+    baseline_ms: tuple[float, ...] = ()
 
     @property
     def is_dropped(self) -> bool:
@@ -295,6 +314,13 @@ class Fate:
     @property
     def is_duplicated(self) -> bool:
         return len(self.delays_ms) > 1
+
+    @property
+    def held_ms(self) -> tuple[float, ...]:
+        """Each copy's whole wait: its fault delay plus its baseline latency."""
+        if not self.baseline_ms:
+            return self.delays_ms
+        return tuple(d + b for d, b in zip(self.delays_ms, self.baseline_ms, strict=True))
 
 
 DELIVER_NOW = Fate((0.0,))
@@ -385,6 +411,60 @@ def decide(rule: LinkFault, rng: random.Random) -> Fate:
     if reordered:
         delays[0] = min(delays[0] + rng.uniform(0.5, 1.0) * rule.reorder_hold_ms, DELAY_MS_MAX)
     return Fate(tuple(delays), reordered)
+
+
+# --------------------------------------------------------------------------------------------
+# The baseline latency, and the decision for one message
+
+
+# A scenario's `latency_dist` -> the `Delay` of mean `latency_ms` it names.
+BASELINES: dict[str, Callable[[float], Delay]] = {
+    "constant": Delay.constant,
+    "uniform": lambda ms: Delay.uniform(low_ms=0.0, high_ms=2 * ms),
+    "exponential": Delay.exponential,
+}
+
+
+def baseline_delay(latency_ms: float, distribution: str = "constant") -> Delay | None:
+    """The network's baseline latency as a `Delay` of mean `latency_ms`, or None for 0 ms (no
+    baseline: nothing to draw). Raises ValueError naming `latency_ms` or `latency_dist`."""
+    if distribution not in BASELINES:
+        raise ValueError(
+            f"latency_dist must be one of {', '.join(BASELINES)}, not {distribution!r}"
+        )
+    ms = _number(latency_ms, "latency_ms", high=DELAY_MS_MAX / 2)  # uniform reaches 2x
+    return BASELINES[distribution](ms) if ms > 0 else None
+
+
+def with_baseline(fate: Fate, baseline: Delay, rng: random.Random) -> Fate:
+    """`fate` with every copy also held back by its own draw from `baseline`, in copy order,
+    so that a seed replays the same waits. A drop stays a drop (and draws nothing); a copy's
+    whole wait stays within `DELAY_MS_MAX`."""
+    if not fate.delays_ms:
+        return fate
+    base = tuple(min(baseline.sample_ms(rng), DELAY_MS_MAX - d) for d in fate.delays_ms)
+    return Fate(fate.delays_ms, fate.reordered, base)
+
+
+def network_fate(
+    table: FaultTable,
+    src: str,
+    dest: str,
+    rng: random.Random,
+    *,
+    exempt: frozenset[str],
+    baseline: Delay | None,
+) -> Fate:
+    """One message's fate on a run's network, as the proxy and the simulated network decide it:
+    the fault table's (no rule applies when `src` or `dest` is in `exempt`), then `baseline` on
+    every copy unless an end is the admin client. Draws nothing without rules or baseline."""
+    if table.rules and src not in exempt and dest not in exempt:
+        fate = table.fate(src, dest, rng)
+    else:
+        fate = DELIVER_NOW
+    if baseline is not None and src != ADMIN_ID and dest != ADMIN_ID:
+        return with_baseline(fate, baseline, rng)
+    return fate
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 - `stop_processes` (SIGCONT, SIGTERM, then SIGKILL after a grace period, by process group),
   `descendants` and `reap` (psutil: the last line of defence against orphans), `log_tail`.
 - `serve_proxy` (`await nursery.start(serve_proxy, ...)`): starts `python -m chaos.proxy`
-  (stderr to `RUN_DIR/proxy.log`), hands back a `ProxyProcess` once the ready line is read,
+  (stderr to `RUN_DIR/proxy.log`; the run's baseline latency, if any, on its command line),
+  hands back a `ProxyProcess` once the ready line is read,
   stops the proxy when cancelled, and raises `ProxyExitedError` if the proxy exits without
   `ProxyProcess.expect_exit()` having been called first. `start_proxy` is the same start
   without supervision, for callers that own the process.
@@ -189,14 +190,17 @@ def remove_socket_file(path: Path) -> None:
 
 def proxy_command(
     run_dir: Path, *, nodes: Sequence[str], seed: int, epoch_ns: int, parent_pid: int,
-    fault_service_links: bool = False,
+    fault_service_links: bool = False, latency_ms: float = 0.0, latency_dist: str = "constant",
 ) -> list[str]:
-    """The proxy's command line (docs/internals.md)."""
+    """The proxy's command line (docs/internals.md). A baseline latency (`latency_ms` > 0,
+    the scenario's) is stated on it, with `repr` so that the proxy reads back the exact float."""
     command = [sys.executable, "-m", "chaos.proxy", "--run-dir", str(run_dir),
                "--parent-pid", str(parent_pid), "--epoch-ns", str(epoch_ns), "--seed", str(seed),
                "--nodes", ",".join(nodes)]
     if fault_service_links:
         command.append("--fault-service-links")
+    if latency_ms > 0:
+        command += ["--latency-ms", repr(float(latency_ms)), "--latency-dist", latency_dist]
     return command
 
 
@@ -210,12 +214,16 @@ async def start_proxy(
     ready_timeout_s: float = READY_TIMEOUT_S,
     secret: str | None = None,
     fault_service_links: bool = False,
+    latency_ms: float = 0.0,
+    latency_dist: str = "constant",
 ) -> ProxyProcess:
     """Start the proxy and wait for its ready line. The caller must `stop()` it.
 
     `parent_pid` defaults to this process; `secret` (the run's) to a fresh one, handed back as
     `ProxyProcess.secret`. `fault_service_links` lets faults reach the services' links
-    (`seq-kv` and the others the proxy hosts; chaos.proxy). Raises `ProxyStartError`, with
+    (`seq-kv` and the others the proxy hosts; chaos.proxy). `latency_ms` and `latency_dist`
+    are the network's baseline latency (chaos.proxy, "The baseline latency"; 0: none), given
+    on the proxy's command line: it holds from the first message. Raises `ProxyStartError`, with
     the tail of `RUN_DIR/proxy.log`, if the proxy exits first or is not ready within
     `ready_timeout_s`.
     """
@@ -224,7 +232,8 @@ async def start_proxy(
     secret = secret or make_secret()
     command = proxy_command(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
                             parent_pid=os.getpid() if parent_pid is None else parent_pid,
-                            fault_service_links=fault_service_links)
+                            fault_service_links=fault_service_links, latency_ms=latency_ms,
+                            latency_dist=latency_dist)
     try:
         with log_path.open("ab") as log:
             process = await trio.lowlevel.open_process(
@@ -293,6 +302,8 @@ async def serve_proxy(
     stop_grace_s: float = STOP_GRACE_S,
     secret: str | None = None,
     fault_service_links: bool = False,
+    latency_ms: float = 0.0,
+    latency_dist: str = "constant",
     task_status: trio.TaskStatus[ProxyProcess] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the proxy for as long as this task runs; use with `await nursery.start(...)`.
@@ -303,7 +314,8 @@ async def serve_proxy(
     """
     proxy = await start_proxy(run_dir, nodes=nodes, seed=seed, epoch_ns=epoch_ns,
                               parent_pid=parent_pid, ready_timeout_s=ready_timeout_s,
-                              secret=secret, fault_service_links=fault_service_links)
+                              secret=secret, fault_service_links=fault_service_links,
+                              latency_ms=latency_ms, latency_dist=latency_dist)
     try:
         task_status.started(proxy)
         code = await proxy.process.wait()

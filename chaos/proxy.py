@@ -1,6 +1,7 @@
 """The chaos proxy: one OS process that every message of a run passes through.
 
     python -m chaos.proxy --run-dir DIR --parent-pid PID --epoch-ns N --seed S --nodes n1,n2,n3
+                          [--fault-service-links] [--latency-ms MS [--latency-dist D]]
 
 It reads the run's secret from the environment variable `CHAOS_RUN_SECRET` (exit 2 without
 it), binds a data ROUTER on `tcp://127.0.0.1:<ephemeral>` and on `ipc://DIR/proxy-data.sock`,
@@ -74,10 +75,27 @@ is checked when a copy is delivered, not when it arrives, so a message delayed i
 partition is lost (`partitioned`), as on a real network. Client links (ids not in `--nodes`)
 are faulted only when the command that set the faults or the grudge said `"clients": true`.
 
+## The baseline latency
+A run may give its network a latency in normal operation, as Maelstrom's `--latency` (the
+scenario's `latency_ms` and `latency_dist`). The proxy learns it once, at start-up, from its
+command line (`--latency-ms MS --latency-dist constant|uniform|exponential`, default 0: none),
+not from a control command: it is a property of the network, fixed for the run, in force from
+the first message on, and `ps` shows it. It is not a fault, so no control command changes it: a
+`heal` or a new link-fault table leaves it in force. `chaos.faults.network_fate` adds it to every
+copy a message's fate delivers (each copy of a duplicate draws its own, from the same rng and
+after the fault's draws; a dropped message stays dropped), on every link but the admin
+client's: node to node, client to node and back, and the services' links (as Maelstrom's
+services are nodes of its network), whether or not faults reach those. A partition still
+loses a copy whose wait ends while it is cut. Without a baseline nothing is drawn.
+
 Every copy ends in exactly one outcome, counted in `statistics()` and logged as one line of
 `messages.jsonl` at the time of the outcome: delivered at once (`delivered`), delivered late
 (`delayed`, with `delay_ms`), the extra copy of a duplicate (`duplicated`), or lost
-(`dropped`, `partitioned`, `unroutable`, `overflow`). The statistics keep
+(`dropped`, `partitioned`, `unroutable`, `overflow`). A copy the baseline latency alone held
+back is `delivered`, its `delay_ms` the wait; every copy that waited for the baseline carries
+`baseline_ms` in its line. The counter `delayed` counts copies a fault held back, never the
+baseline, so that a delay fault's effect is told apart from the network's normal latency;
+`baseline_delayed` counts the copies the baseline held back. The statistics keep
 `received + duplicated == delivered + dropped + partitioned + unroutable + overflow + pending`,
 where `delivered` counts every copy handed to zmq, late or not, and `pending` the copies still
 waiting in the heap.
@@ -153,13 +171,17 @@ from zmq.utils.monitor import recv_monitor_message
 
 from chaos.faults import (
     ADMIN_ID,
+    BASELINES,
     COUNTER_NAMES,
     DELIVER_NOW,
+    Delay,
     FaultTable,
     Grudge,
+    baseline_delay,
     blocked_links,
     grudge_from_json,
     grudge_to_json,
+    network_fate,
     parse_rules,
 )
 from node.cluster_services import SERVICE_IDS, KvServices, service_grudge
@@ -207,7 +229,8 @@ class ProxyStatistics:
     dropped: int = 0
     partitioned: int = 0
     duplicated: int = 0
-    delayed: int = 0
+    delayed: int = 0  # copies a fault held back
+    baseline_delayed: int = 0  # copies the baseline latency held back (not a fault)
     reordered: int = 0
     unroutable: int = 0
     overflow: int = 0
@@ -264,6 +287,7 @@ class Proxy:
         parent_pid: int | None,
         secret: str,
         fault_service_links: bool = False,
+        baseline: Delay | None = None,
     ) -> None:
         if not secret:
             raise ValueError("the run's secret must not be empty")
@@ -282,6 +306,9 @@ class Proxy:
         self.epoch_ns = epoch_ns
         self.parent_pid = parent_pid
         self.rng = random.Random(seed)
+        # The network's latency in normal operation (see "The baseline latency"): fixed for the
+        # run; no control command touches it.
+        self.baseline = baseline if baseline is not None and not baseline.is_zero else None
         self.table = FaultTable(nodes=self._faulted_ids)
         self.grudge: Grudge = {}
         self.grudge_clients = False
@@ -518,12 +545,8 @@ class Proxy:
         counts = self._counts
         counts["received"] += 1
         self._link(src, dst)[0] += 1
-        table = self.table
-        exempt = self._exempt
-        if table.rules and src not in exempt and dst not in exempt:
-            fate = table.fate(src, dst, self.rng)
-        else:
-            fate = DELIVER_NOW
+        fate = network_fate(self.table, src, dst, self.rng, exempt=self._exempt,
+                            baseline=self.baseline)
         head = self._head(src_json, dst_json, body)
         if fate is DELIVER_NOW:
             self._deliver(dest, sender, body, src, dst, head, now, now, "delivered", "")
@@ -536,20 +559,28 @@ class Proxy:
         extra = ',"reordered":true' if fate.reordered else ""
         if fate.reordered:
             counts["reordered"] += 1
+        baseline_ms = fate.baseline_ms
         for copy, delay_ms in enumerate(fate.delays_ms):
             fate_name = "duplicated" if copy else "delivered" if delay_ms == 0 else "delayed"
             if copy:
                 counts["duplicated"] += 1
-            if delay_ms == 0:
+            held_ms = delay_ms
+            copy_extra = extra
+            if baseline_ms and baseline_ms[copy] > 0:
+                held_ms += baseline_ms[copy]
+                copy_extra = f'{extra},"baseline_ms":{baseline_ms[copy]:.3f}'
+                counts["baseline_delayed"] += 1
+            if held_ms == 0:
                 self._deliver(dest, sender, body, src, dst, head, now, now, fate_name, extra)
                 continue
-            counts["delayed"] += 1
+            if delay_ms > 0:
+                counts["delayed"] += 1  # a fault's doing; the baseline alone is not counted here
             if len(self._pending) >= PENDING_MAX:
-                self._lose("overflow", src, dst, head, now, now, extra)
+                self._lose("overflow", src, dst, head, now, now, copy_extra)
                 continue
             self._seq += 1
-            due = now + int(delay_ms * 1_000_000)
-            item = (due, self._seq, dest, sender, body, src, dst, now, head, fate_name, extra)
+            due = now + int(held_ms * 1_000_000)
+            item = (due, self._seq, dest, sender, body, src, dst, now, head, fate_name, copy_extra)
             heapq.heappush(self._pending, item)
 
     @staticmethod
@@ -908,7 +939,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodes", required=True, help="comma-separated node ids, e.g. n1,n2,n3")
     parser.add_argument("--fault-service-links", action="store_true",
                         help="let link faults and partitions reach the services (seq-kv, ...)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                        help="the network's baseline latency, mean in ms (default 0: none)")
+    parser.add_argument("--latency-dist", default="constant", choices=tuple(BASELINES),
+                        help="the baseline latency's distribution (default constant)")
     args = parser.parse_args(argv)
+    try:
+        args.baseline = baseline_delay(args.latency_ms, args.latency_dist)
+    except ValueError as e:
+        parser.error(f"--latency-ms/--latency-dist: {e}")
     nodes = [n.strip() for n in args.nodes.split(",") if n.strip()]
     if not nodes:
         parser.error("--nodes: give at least one node id, e.g. --nodes n1,n2,n3")
@@ -945,6 +984,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parent_pid=args.parent_pid,
         secret=args.secret,
         fault_service_links=args.fault_service_links,
+        baseline=args.baseline,
     )
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -973,7 +1013,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
         _log(f"ready: data {proxy.endpoint} and {proxy.ipc_endpoint}, control "
              f"{proxy.control_endpoint}, nodes {args.nodes}, services {list(SERVICE_IDS)} "
-             f"(links faulted: {args.fault_service_links})")
+             f"(links faulted: {args.fault_service_links}), baseline latency "
+             f"{json.dumps(None if proxy.baseline is None else proxy.baseline.to_json())}")
         proxy.run()
     finally:
         proxy.close()

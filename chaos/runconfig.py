@@ -5,8 +5,8 @@
     reproduce_command(config)   # 'chaos run partition-heal --seed 7 ...'
 
 The reproduce command states every parameter as resolved (the time limit, the cluster, the
-load, a random mix's faults and interval), so it runs the same schedule whatever the scenario
-file says by default.
+load, a random mix's faults and interval, a baseline latency), so it runs the same schedule
+over the same network whatever the scenario file says by default.
 
 `RunConfig` is what `orchestrator.Run` runs and what `run.json` records, so that `chaos replay`
 can run it again; the CLI builds one from its options (`chaos.cli`).
@@ -74,6 +74,8 @@ def reproduce_command(c: RunConfig) -> str:
     if sc.nemesis:  # the mix, as resolved: the same whether it came from the file or options
         argv += ["--nemesis", ",".join(sc.nemesis), "--nemesis-interval",
                  exact(sc.mix_interval_s)]
+    if sc.latency_ms > 0:  # from the file or the options alike, as resolved
+        argv += ["--latency", exact(sc.latency_ms), "--latency-dist", sc.latency_dist]
     if c.simulate:
         argv += ["--simulate"]
     if c.store != Path("logs"):

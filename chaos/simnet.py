@@ -11,16 +11,23 @@ node to node and client to node, goes through `SimNetwork.send`, which does what
   not when it arrived, so a message delayed into a partition is lost (`partitioned`);
 - a copy for an id with nobody behind it (a node that is down, a client connection that was
   closed) is `unroutable`, as `ROUTER_MANDATORY` makes it in the real proxy;
+- the run's baseline latency (the scenario's `latency_ms` and `latency_dist`, as Maelstrom's
+  `--latency`; given to the constructor as `baseline`, a `chaos.faults.baseline_delay`) is
+  added to every copy on every link but the admin client's, after the fault's draws and from
+  the same rng, by the proxy's own decision (`chaos.faults.network_fate`); it is not a fault,
+  so `heal` and `link_faults` leave it in force;
 - the counters are the proxy's (`ProxyStatistics`: received, delivered, dropped, partitioned,
-  duplicated, delayed, reordered, unroutable, overflow, malformed, control_errors, pending,
-  links), with the same invariant `received + duplicated == delivered + dropped + partitioned
-  + unroutable + overflow + pending`.
+  duplicated, delayed, baseline_delayed, reordered, unroutable, overflow, malformed,
+  control_errors, pending, links), with the same invariant `received + duplicated ==
+  delivered + dropped + partitioned + unroutable + overflow + pending`; `delayed` counts
+  copies a fault held back, `baseline_delayed` those the baseline latency held back.
 
-What the simulation adds: a copy that leaves the proxy reaches its destination after a base
+What the simulation adds: a copy that leaves the proxy reaches its destination after a hop
 latency drawn uniformly from `BASE_LATENCY_MS` (from its own rng, so fault decisions do not
-depend on latencies), so that messages from different senders interleave. The base latency
+depend on it), so that messages from different senders interleave: the loopback hop of a real
+run, which comes on top of the scenario's baseline latency, not instead. The hop latency
 keeps each directed link FIFO, as the real proxy's TCP connections do: only the fault model's
-delays reorder messages on a link.
+delays, and a baseline latency that is not constant, reorder messages on a link.
 
 The network owns no clock and no heap: it is given the simulator's `EventLoop` (`now_ns`,
 `call_at`) and a `deliver(dest, data)` callback for copies that arrive. Messages travel as JSON
@@ -47,10 +54,12 @@ from chaos.faults import (
     ADMIN_ID,
     COUNTER_NAMES,
     DELIVER_NOW,
+    Delay,
     FaultTable,
     Grudge,
     blocked_links,
     grudge_from_json,
+    network_fate,
     parse_rules,
 )
 from node.cluster_services import SERVICE_IDS, service_grudge
@@ -80,8 +89,10 @@ class SimNetwork:
         deliver: Callable[[str, str], None],
         is_reachable: Callable[[str], bool],
         fault_service_links: bool = False,
+        baseline: Delay | None = None,
     ) -> None:
         self.nodes = tuple(nodes)
+        self.baseline = baseline if baseline is not None and not baseline.is_zero else None
         self.fault_service_links = fault_service_links
         self._service_ids = frozenset(SERVICE_IDS)
         self._exempt = frozenset({ADMIN_ID} | (set() if fault_service_links else set(SERVICE_IDS)))
@@ -128,10 +139,8 @@ class SimNetwork:
         counts = self._counts
         counts["received"] += 1
         self._link(src, dest)[0] += 1
-        table = self.table
-        exempt = self._exempt
-        is_faulted = table.rules and src not in exempt and dest not in exempt  # as the proxy
-        fate = table.fate(src, dest, self._fault_rng) if is_faulted else DELIVER_NOW
+        fate = network_fate(self.table, src, dest, self._fault_rng, exempt=self._exempt,
+                            baseline=self.baseline)  # as the proxy
         if fate is DELIVER_NOW:
             self._forward(src, dest, data)
             return
@@ -142,19 +151,25 @@ class SimNetwork:
         if fate.reordered:
             counts["reordered"] += 1
         now_ns = self._loop.now_ns
+        baseline_ms = fate.baseline_ms
         for copy, delay_ms in enumerate(fate.delays_ms):
             if copy:
                 counts["duplicated"] += 1
-            if delay_ms == 0:
+            held_ms = delay_ms
+            if baseline_ms and baseline_ms[copy] > 0:
+                held_ms += baseline_ms[copy]
+                counts["baseline_delayed"] += 1
+            if held_ms == 0:
                 self._forward(src, dest, data)
                 continue
-            counts["delayed"] += 1
+            if delay_ms > 0:
+                counts["delayed"] += 1  # a fault's doing; the baseline alone is not counted here
             if self._pending >= PENDING_MAX:
                 counts["overflow"] += 1
                 self._link(src, dest)[2] += 1
                 continue
             self._pending += 1
-            self._loop.call_at(now_ns + int(delay_ms * 1_000_000), self._forward_due,
+            self._loop.call_at(now_ns + int(held_ms * 1_000_000), self._forward_due,
                                (src, dest, data))
 
     def _forward_due(self, packet: tuple[str, str, str]) -> None:

@@ -49,6 +49,13 @@ proxy hosts them in a real run: a copy the network delivers to a service id is h
 the network from the service, faults and all. The scenario's `fault_service_links` (read with
 a default of false, so scenario-like test doubles need not have it) lets faults reach them.
 
+## The baseline latency
+The scenario's `latency_ms` and `latency_dist` (read with defaults 0 and constant, as
+`fault_service_links` is) give the simulated network the baseline latency the real proxy gets
+on its command line (`chaos.faults.baseline_delay`, applied by `chaos.simnet` with the proxy's
+own `network_fate`): every message but the admin client's waits for it, on top of any fault
+and of the simulated loopback hop, and no heal removes it.
+
 ## Not modelled
 The operating system's scheduling (a step takes no virtual time; an fsync is instant), the
 proxy's `messages.jsonl`, and the `chaos_clock` and `chaos_status` control messages:
@@ -68,7 +75,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from chaos.clients import Recorder
-from chaos.faults import ADMIN_ID
+from chaos.faults import ADMIN_ID, baseline_delay
 from chaos.nemesis import Nemesis, Step, steps_before
 from chaos.simclients import SimClients
 from chaos.simloop import EventLoop, SimulationError, to_ns
@@ -194,6 +201,8 @@ class Simulation:
             loop=loop, nodes=self.node_ids, seed=seed, deliver=self._deliver,
             is_reachable=self._is_reachable,
             fault_service_links=bool(getattr(scenario, "fault_service_links", False)),
+            baseline=baseline_delay(float(getattr(scenario, "latency_ms", 0.0)),
+                                    str(getattr(scenario, "latency_dist", "constant"))),
         )
         self.services = KvServices(seed=seed)
         self._service_ids = frozenset(SERVICE_IDS)

@@ -18,7 +18,9 @@ a node that is slow to answer is no node to aim at, and never a harness failure)
 
 The proxy also hosts the services a cluster offers (`seq-kv`, `lin-kv`, `lww-kv`, `lin-tso`;
 chaos.proxy); `fault_service_links=True` (the scenario's key of that name) lets the nemesis's
-faults reach their links, which are reliable otherwise.
+faults reach their links, which are reliable otherwise. `latency_ms` and `latency_dist` (the
+scenario's) give the proxy's network a baseline latency, as Maelstrom's `--latency` (chaos.proxy,
+"The baseline latency"): not a fault, so no heal removes it.
 
 The proxy is started and watched by the one proxy supervisor, `chaos.processes.serve_proxy`;
 the generic process helpers (stop, reap, log tails, `HarnessError`) live there too.
@@ -132,6 +134,8 @@ class Cluster:
         epoch_ns: int,
         bug: str | None = None,
         fault_service_links: bool = False,
+        latency_ms: float = 0.0,
+        latency_dist: str = "constant",
     ) -> None:
         if (service_argv is None) == (node_cmd is None):
             raise ValueError("give exactly one of service_argv and node_cmd")
@@ -143,6 +147,8 @@ class Cluster:
         self.epoch_ns = epoch_ns
         self.bug = bug
         self.fault_service_links = fault_service_links
+        self.latency_ms = latency_ms
+        self.latency_dist = latency_dist
         self.nodes = {nid: NodeProcess(nid) for nid in self.node_ids}
         self._secret = make_secret()  # the run's: only its own processes join its network
         self.ctx: zmq.Context[Any] = authenticated_context(self._secret)
@@ -198,7 +204,8 @@ class Cluster:
         self.proxy = await self._nursery.start(functools.partial(
             serve_proxy, self.run_dir, nodes=self.node_ids, seed=self.seed,
             epoch_ns=self.epoch_ns, parent_pid=os.getpid(), secret=self._secret,
-            fault_service_links=self.fault_service_links,
+            fault_service_links=self.fault_service_links, latency_ms=self.latency_ms,
+            latency_dist=self.latency_dist,
         ))
         self.control = ProxyControl(self.ctx, self.proxy.control)
         await self._nursery.start(self.control.serve)

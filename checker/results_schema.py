@@ -40,8 +40,8 @@ MAX_OPERATIONS = 1000  # history indexes listed per counterexample
 RUN_PARAMETERS = (
     "scenario", "scenario_file", "workload", "workload_params", "service", "node_cmd", "bug",
     "seed", "nodes", "simulated", "time_limit_s", "warmup_s", "recovery_s", "settle_s", "rate",
-    "concurrency", "request_timeout_s", "nemesis", "nemesis_interval_s", "started_at",
-    "reproduce",
+    "concurrency", "request_timeout_s", "nemesis", "nemesis_interval_s", "latency_ms",
+    "latency_dist", "started_at", "reproduce",
 )
 
 

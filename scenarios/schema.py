@@ -57,6 +57,19 @@ hosted by the proxy; node/cluster_services.py) are reliable unless the scenario 
 as it matches nodes, and a partition cuts them off from the nodes that cannot hear (or be
 heard by) the node they stand with (`node.cluster_services.service_grudge`).
 
+A scenario may give the network a baseline latency, as Maelstrom's `--latency` (`chaos run
+--latency MS --latency-dist D` does the same from the command line):
+
+    latency_ms = 100             # default 0: none; at most 10,000
+    latency_dist = "constant"    # or "uniform" (on [0, 2 * latency_ms]) or "exponential";
+                                 # each has mean latency_ms
+
+Every message of the run waits that long in the proxy (or the simulated network), node to
+node, client to node and back, service links too; only the orchestrator's admin client `c0`
+is exempt, as it is from every fault. It is not a fault: faults come on top of it, and no heal
+removes it. A request and its reply each wait, so `2 * latency_ms` must stay below
+`request_timeout_s`, or a typical operation could not finish in time.
+
 Errors are `ScenarioError`, one line: the file (and line, where known), the key (e.g.
 `timeline[2].shape`, counting entries from 0), what is wrong and how to fix it.
 """
@@ -81,6 +94,10 @@ DURATION_S_MAX = 24 * 3600.0
 REQUEST_TIMEOUT_S_MAX = 600.0
 NEMESIS_INTERVAL_S_DEFAULT = 10.0  # Maelstrom's --nemesis-interval
 NEMESIS_INTERVALS_MIN = 4  # a shorter fault phase gets a shorter default interval
+LATENCY_MS_MAX = 10_000.0  # a baseline latency beyond 10 s is a typo, not a network
+# The baseline latency's distributions, each of mean `latency_ms` (`chaos.faults.BASELINES`
+# makes each a `Delay`; scenarios/ cannot import chaos/, so the names are stated here too).
+LATENCY_DISTRIBUTIONS = ("constant", "uniform", "exponential")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -101,6 +118,8 @@ _TOP_KEYS = (
     "nemesis",
     "nemesis_interval_s",
     "fault_service_links",
+    "latency_ms",
+    "latency_dist",
 )
 _REQUIRED = ("workload", "nodes", "time_limit_s")
 _DEFAULTS: dict[str, Any] = {
@@ -143,6 +162,8 @@ class Scenario:
     nemesis: tuple[str, ...] = ()  # a random mix's fault kinds (then the timeline is empty)
     nemesis_interval_s: float | None = None  # as given; None: the default (`mix_interval_s`)
     fault_service_links: bool = False  # faults reach seq-kv, lin-kv, lww-kv, lin-tso too
+    latency_ms: float = 0.0  # the network's baseline latency, its mean (0: none)
+    latency_dist: str = "constant"  # one of LATENCY_DISTRIBUTIONS
 
     @property
     def node_ids(self) -> list[str]:
@@ -181,6 +202,8 @@ class Scenario:
             "nemesis": list(self.nemesis) or None,
             "nemesis_interval_s": self.nemesis_interval_s,
             "fault_service_links": self.fault_service_links,
+            "latency_ms": self.latency_ms,
+            "latency_dist": self.latency_dist,
             "path": str(self.path) if self.path else None,
         }
 
@@ -234,12 +257,15 @@ class Scenario:
         request_timeout_s: float | None = None,
         nemesis: Sequence[str] | None = None,
         nemesis_interval_s: float | None = None,
+        latency_ms: float | None = None,
+        latency_dist: str | None = None,
     ) -> Scenario:
         """Apply command-line overrides, validated as the file's keys are (`--nodes 2` on a
         scenario that partitions majority-minority is a `ScenarioError`). A different
         workload drops `workload_params`, which belonged to the old one. `nemesis` replaces
         the timeline (or the file's mix) with a random mix; `nemesis_interval_s`, in seconds
-        of the fault phase as given (never rescaled), sets its interval."""
+        of the fault phase as given (never rescaled), sets its interval. `latency_ms` and
+        `latency_dist` set the baseline latency (each on its own: the other stays as it was)."""
         sc = self if time_limit_s is None else self.rescaled(time_limit_s)
         raw = sc.to_dict()
         raw["timeline"] = [e.to_dict() for e in sc.timeline if not e.implicit]
@@ -249,6 +275,8 @@ class Scenario:
             "rate": rate,
             "concurrency": concurrency,
             "request_timeout_s": request_timeout_s,
+            "latency_ms": latency_ms,
+            "latency_dist": latency_dist,
         }
         for key, value in overrides.items():
             if value is not None:
@@ -349,6 +377,7 @@ def parse_scenario(
                                has_timeline=bool(entries))
     fault_service_links = raw.get("fault_service_links", False)
     v.boolean("fault_service_links", fault_service_links)
+    latency_ms, latency_dist = _parse_latency(v, raw, request_timeout_s=request_timeout_s)
     return Scenario(
         name=name,
         description=description,
@@ -366,7 +395,30 @@ def parse_scenario(
         nemesis=mix,
         nemesis_interval_s=interval,
         fault_service_links=bool(fault_service_links),
+        latency_ms=latency_ms,
+        latency_dist=latency_dist,
     )
+
+
+def _parse_latency(v: Validator, raw: Mapping[str, Any], *,
+                   request_timeout_s: float) -> tuple[float, str]:
+    """`latency_ms` and `latency_dist`: the network's baseline latency (0: none)."""
+    if "latency_dist" in raw and "latency_ms" not in raw:
+        v.fail("latency_dist", "a latency distribution without a latency",
+               "add latency_ms = 100 (its mean, in ms), or remove latency_dist")
+    latency_ms = v.number("latency_ms", raw.get("latency_ms", 0.0), low=0.0,
+                          high=LATENCY_MS_MAX)
+    latency_dist = v.choice("latency_dist", raw.get("latency_dist", "constant"),
+                            LATENCY_DISTRIBUTIONS, what="latency distribution")
+    round_trip_ms = 2 * latency_ms
+    if round_trip_ms >= request_timeout_s * 1000:
+        v.fail("latency_ms",
+               f"a request and its reply each wait {latency_ms:g} ms, so a typical operation "
+               f"takes {round_trip_ms:g} ms and cannot finish within request_timeout_s "
+               f"({request_timeout_s:g} s)",
+               f"lower the latency below {request_timeout_s * 500:g} ms, or raise "
+               f"request_timeout_s above {round_trip_ms / 1000:g} s in a scenario file")
+    return latency_ms, latency_dist
 
 
 def _parse_mix(v: Validator, raw: Mapping[str, Any], *, nodes: int, time_limit_s: float,
