@@ -132,6 +132,8 @@ class Run:
             "nemesis_interval_s": sc.mix_interval_s if sc.nemesis else None,
             # The network's baseline latency (`--latency`; 0: none), kept by `chaos replay`.
             "latency_ms": sc.latency_ms, "latency_dist": sc.latency_dist,
+            # The fraction of operations that must succeed (`--availability`; None: any one).
+            "availability": sc.availability,
             "command_line": list(c.command_line), "reproduce": reproduce_command(c),
             "versions": versions(), "started_at": self.started_at, "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),
@@ -310,7 +312,8 @@ class Run:
         ops = load_jsonl(self.run_dir / "history.jsonl")
         node_logs, log_warnings = load_node_logs(self.run_dir)
         results = judge(ops, workload=self.workload, node_ids=self.config.node_ids,
-                        network=self.network, node_logs=node_logs)
+                        network=self.network, node_logs=node_logs,
+                        availability=self.config.scenario.availability)
         if log_warnings:
             results["node_log_warnings"] = log_warnings
         results["network" if self.config.simulate else "proxy"] = self.network

@@ -3,8 +3,8 @@
     chaos run SCENARIO|FILE.toml [--seed N] [--time-limit S] [--nodes N] [--workload NAME]
               [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
               [--concurrency N] [--nemesis F,F,... [--nemesis-interval S]]
-              [--latency MS [--latency-dist constant|uniform|exponential]] [--store DIR]
-              [--simulate] [--json]
+              [--latency MS [--latency-dist constant|uniform|exponential]]
+              [--availability total|F] [--store DIR] [--simulate] [--json]
     chaos list [--json]
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     chaos report RUN_DIR
@@ -37,6 +37,12 @@ starts, healed before the next (`scenarios.schema` documents the mix). A scenari
 admin client) waits MS ms on average, constant (default), uniform on [0, 2 MS] or exponential,
 in the proxy or the simulated network, faults on top (`scenarios.schema`: the scenario keys
 `latency_ms` and `latency_dist`, which the options override).
+
+`--availability total|F`, as Maelstrom's, makes the run invalid unless that fraction of the
+client operations succeeded (`total`: every one); without it, any one will do.
+
+`chaos maelstrom test` takes `maelstrom test`'s options and runs `chaos run maelstrom` with them
+(`chaos.maelstrom_cmd`).
 
 Imports of the cluster machinery are lazy so that `chaos check` starts fast.
 """
@@ -130,6 +136,9 @@ cli.add_command(
               metavar="constant|uniform|exponential",
               help="Distribution of the baseline latency: constant (default), uniform on "
                    "[0, 2*MS], or exponential; each has mean MS.")
+@click.option("--availability", default=None, metavar="total|F",
+              help="The fraction of client operations that must succeed, as Maelstrom's "
+                   "(total: every one; default: any one).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
               show_default=True, help="Root of the run store.")
 @click.option("--simulate", is_flag=True,
@@ -140,13 +149,13 @@ def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int 
         workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
         rate: float | None, concurrency: int | None, nemesis: str | None,
         nemesis_interval_s: float | None, latency_ms: float | None, latency_dist: str | None,
-        store: Path, simulate: bool, as_json: bool) -> None:
+        availability: str | None, store: Path, simulate: bool, as_json: bool) -> None:
     """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
     config = build_config(
         scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
         service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
         store=store, simulate=simulate, nemesis=nemesis, nemesis_interval_s=nemesis_interval_s,
-        latency_ms=latency_ms, latency_dist=latency_dist,
+        latency_ms=latency_ms, latency_dist=latency_dist, availability=availability,
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -157,10 +166,12 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                  concurrency: int | None, store: Path, simulate: bool = False,
                  schedule: tuple[Any, ...] | None = None, nemesis: str | None = None,
                  nemesis_interval_s: float | None = None, latency_ms: float | None = None,
-                 latency_dist: str | None = None) -> Any:
+                 latency_dist: str | None = None,
+                 availability: str | float | None = None) -> Any:
     """Validate every option against the scenario and the registries; usage errors exit 2.
     `latency_ms` and `latency_dist` (`--latency`, `--latency-dist`), None to keep the
-    scenario's, set the network's baseline latency."""
+    scenario's, set the network's baseline latency; `availability` (`--availability`:
+    "total" or a fraction, as text or a number) the fraction of operations that must succeed."""
     from node.services import SERVICES, bugs
     from orchestrator import RunConfig
     from scenarios.loader import load_scenario
@@ -186,6 +197,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                        f"phase ({fault_phase_s:g} s), so no fault would fit; use at most "
                        f"{fault_phase_s:g}, or a longer --time-limit")
     _check_latency(latency_ms, latency_dist, scenario=sc)
+    required = _availability_option(availability)
     workload = workload or sc.workload
     if workload not in WORKLOADS:
         fail_usage(f"--workload: unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}")
@@ -224,7 +236,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         sc = sc.with_overrides(time_limit_s=time_limit_s, nodes=nodes, workload=workload,
                                rate=rate, concurrency=concurrency, nemesis=mix,
                                nemesis_interval_s=nemesis_interval_s, latency_ms=latency_ms,
-                               latency_dist=latency_dist)
+                               latency_dist=latency_dist, availability=required)
         if argv is not None:
             sc.check_stdio_nodes("--node-cmd")
     except ScenarioError as e:
@@ -246,6 +258,22 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
         store=store, command_line=tuple(sys.argv), schedule=schedule, simulate=simulate,
     )
+
+
+def _availability_option(value: str | float | None) -> float | None:
+    """`--availability`: Maelstrom's `total` (1.0) or a fraction from 0 to 1; None: not set."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() == "total":
+        return 1.0
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = math.nan
+    if not 0.0 <= fraction <= 1.0:
+        fail_usage(f"--availability: {value!r} is neither total nor a fraction from 0 to 1; "
+                   "use such as total or 0.99")
+    return fraction
 
 
 def _check_latency(latency_ms: Any, latency_dist: Any, *, scenario: Any) -> None:
@@ -488,6 +516,7 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
         simulate=bool(info.get("simulated")),
         **_replayed_latency(run_dir, info),
         **_replayed_mix(run_dir, info),
+        availability=info.get("availability"),
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -566,7 +595,13 @@ def report(run_dir: Path) -> None:
     print(f"chaos: report written to {path}")
 
 
-# Commands defined in their own modules (issue 9), registered here.
+# Commands defined in their own modules, registered here.
+from chaos.maelstrom_cmd import Machinery, make_maelstrom_group  # noqa: E402, I001
+cli.add_command(make_maelstrom_group(Machinery(  # looked up at each call: tests replace them
+    build_config=lambda *a, **k: build_config(*a, **k),
+    execute_run=lambda *a, **k: execute_run(*a, **k),
+    fail_usage=lambda message: fail_usage(message),
+)), name="maelstrom")
 from chaos.serve import serve_command  # noqa: E402, I001 (light: its server loads on use)
 cli.add_command(serve_command, name="serve")
 from chaos.suite import suite_command  # noqa: E402, I001 (light: runs load on use)

@@ -76,6 +76,8 @@ def reproduce_command(c: RunConfig) -> str:
                  exact(sc.mix_interval_s)]
     if sc.latency_ms > 0:  # from the file or the options alike, as resolved
         argv += ["--latency", exact(sc.latency_ms), "--latency-dist", sc.latency_dist]
+    if sc.availability is not None:
+        argv += ["--availability", "total" if sc.availability == 1 else exact(sc.availability)]
     if c.simulate:
         argv += ["--simulate"]
     if c.store != Path("logs"):

@@ -41,7 +41,7 @@ RUN_PARAMETERS = (
     "scenario", "scenario_file", "workload", "workload_params", "service", "node_cmd", "bug",
     "seed", "nodes", "simulated", "time_limit_s", "warmup_s", "recovery_s", "settle_s", "rate",
     "concurrency", "request_timeout_s", "nemesis", "nemesis_interval_s", "latency_ms",
-    "latency_dist", "started_at", "reproduce",
+    "latency_dist", "availability", "started_at", "reproduce",
 )
 
 

@@ -6,7 +6,8 @@
 `judge` is the workload's own checkers (`workload.check`) plus the fault guard
 (`faults_effective`: a fault that cost no message proves nothing, so it makes the verdict
 unknown), the network's messages per operation as Maelstrom reports them (`net`, always
-valid) and, when the nodes' logs (`nodes/<id>.log`, `checker.elections.load_node_logs`)
+valid), availability against the run's `availability` when it set one (Maelstrom's
+`--availability`), and, when the nodes' logs (`nodes/<id>.log`, `checker.elections.load_node_logs`)
 hold Raft role changes, election safety (`checker.elections`: never two leaders in a term),
 composed with `checker.result.compose` (false > unknown > true). `network` is the
 proxy's counters at the end of the run, or the simulated network's (the same keys:
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from checker.availability import availability as check_availability
 from checker.elections import elections, load_node_logs
 from checker.fault_guard import faults_effective
 from checker.history import Op
@@ -53,6 +55,7 @@ def judge(
     node_ids: Iterable[str],
     network: Mapping[str, Any] | None,
     node_logs: Sequence[Mapping[str, Any]] | None = None,
+    availability: float | None = None,
 ) -> dict[str, Any]:
     """The workload's checkers, the fault guard and, when the nodes logged Raft roles, election
     safety (its last leaderless interval closed at the history's last operation), composed
@@ -60,6 +63,8 @@ def judge(
     node_ids = list(node_ids)
     checked = workload.check(list(ops), node_ids=node_ids)
     named = dict(checked["results"])
+    if availability is not None:  # the run asked for it (`--availability`, Maelstrom's)
+        named["availability"] = check_availability(ops, min_ok_fraction=availability)
     if network is not None:  # a run of ours, not an imported history: judge its faults
         named["faults"] = faults_effective(ops, network)
         named["stalls"] = stalls(ops)
@@ -86,7 +91,10 @@ def judge_run(history_path: Path, ops: Sequence[Op], run_info: Mapping[str, Any]
         ) from None
     node_ids = [str(n) for n in run_info.get("nodes") or []]
     node_logs, _ = load_node_logs(run_dir)
+    required = run_info.get("availability")
     judged = judge(ops, workload=workload, node_ids=node_ids,
+                   availability=(float(required) if isinstance(required, int | float)
+                                 and not isinstance(required, bool) else None),
                    network=network_counters(run_dir / "results.json"), node_logs=node_logs)
     reason = unfinished_reason(run_info, ops, has_final_ops=bool(workload.final_ops(node_ids)))
     return judged if reason is None else as_unfinished(judged, reason)

@@ -70,6 +70,13 @@ is exempt, as it is from every fault. It is not a fault: faults come on top of i
 removes it. A request and its reply each wait, so `2 * latency_ms` must stay below
 `request_timeout_s`, or a typical operation could not finish in time.
 
+A scenario may ask for availability, as Maelstrom's `--availability` (`chaos run --availability
+total|F` does the same from the command line):
+
+    availability = "total"       # every client operation must succeed; or a fraction, 0.99
+
+Without it the availability checker only requires that some operation succeeded.
+
 Errors are `ScenarioError`, one line: the file (and line, where known), the key (e.g.
 `timeline[2].shape`, counting entries from 0), what is wrong and how to fix it.
 """
@@ -120,6 +127,7 @@ _TOP_KEYS = (
     "fault_service_links",
     "latency_ms",
     "latency_dist",
+    "availability",
 )
 _REQUIRED = ("workload", "nodes", "time_limit_s")
 _DEFAULTS: dict[str, Any] = {
@@ -164,6 +172,8 @@ class Scenario:
     fault_service_links: bool = False  # faults reach seq-kv, lin-kv, lww-kv, lin-tso too
     latency_ms: float = 0.0  # the network's baseline latency, its mean (0: none)
     latency_dist: str = "constant"  # one of LATENCY_DISTRIBUTIONS
+    # The fraction of client operations that must succeed ("total": 1.0); None: any one.
+    availability: float | None = None
 
     @property
     def node_ids(self) -> list[str]:
@@ -204,6 +214,7 @@ class Scenario:
             "fault_service_links": self.fault_service_links,
             "latency_ms": self.latency_ms,
             "latency_dist": self.latency_dist,
+            "availability": self.availability,
             "path": str(self.path) if self.path else None,
         }
 
@@ -259,13 +270,15 @@ class Scenario:
         nemesis_interval_s: float | None = None,
         latency_ms: float | None = None,
         latency_dist: str | None = None,
+        availability: float | None = None,
     ) -> Scenario:
         """Apply command-line overrides, validated as the file's keys are (`--nodes 2` on a
         scenario that partitions majority-minority is a `ScenarioError`). A different
         workload drops `workload_params`, which belonged to the old one. `nemesis` replaces
         the timeline (or the file's mix) with a random mix; `nemesis_interval_s`, in seconds
         of the fault phase as given (never rescaled), sets its interval. `latency_ms` and
-        `latency_dist` set the baseline latency (each on its own: the other stays as it was)."""
+        `latency_dist` set the baseline latency (each on its own: the other stays as it was);
+        `availability` the fraction of operations that must succeed."""
         sc = self if time_limit_s is None else self.rescaled(time_limit_s)
         raw = sc.to_dict()
         raw["timeline"] = [e.to_dict() for e in sc.timeline if not e.implicit]
@@ -277,6 +290,7 @@ class Scenario:
             "request_timeout_s": request_timeout_s,
             "latency_ms": latency_ms,
             "latency_dist": latency_dist,
+            "availability": availability,
         }
         for key, value in overrides.items():
             if value is not None:
@@ -378,6 +392,7 @@ def parse_scenario(
     fault_service_links = raw.get("fault_service_links", False)
     v.boolean("fault_service_links", fault_service_links)
     latency_ms, latency_dist = _parse_latency(v, raw, request_timeout_s=request_timeout_s)
+    availability = _parse_availability(v, raw.get("availability"))
     return Scenario(
         name=name,
         description=description,
@@ -397,7 +412,20 @@ def parse_scenario(
         fault_service_links=bool(fault_service_links),
         latency_ms=latency_ms,
         latency_dist=latency_dist,
+        availability=availability,
     )
+
+
+def _parse_availability(v: Validator, value: Any) -> float | None:
+    """`availability`: "total" (1.0), a fraction from 0 to 1, or absent (None)."""
+    if value is None:
+        return None
+    if value == "total":
+        return 1.0
+    if isinstance(value, str):
+        v.fail("availability", f"must be \"total\" or a fraction from 0 to 1, not {value!r}",
+               'write availability = "total", or a fraction such as 0.99')
+    return v.number("availability", value, low=0.0, high=1.0)
 
 
 def _parse_latency(v: Validator, raw: Mapping[str, Any], *,

@@ -40,7 +40,7 @@ PARAMETER_ORDER = (
     "scenario", "scenario_file", "workload", "workload_params", "service", "node_cmd", "bug",
     "seed", "nodes", "simulated", "time_limit_s", "warmup_s", "recovery_s", "settle_s", "rate",
     "concurrency", "request_timeout_s", "nemesis", "nemesis_interval_s", "latency_ms",
-    "latency_dist", "started_at",
+    "latency_dist", "availability", "started_at",
     "ended_at", "exit_code", "command_line", "store", "versions",
 )  # fmt: skip
 NOT_PARAMETERS = {"reproduce", "valid", "error"}  # shown elsewhere on the page
