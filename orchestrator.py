@@ -134,6 +134,8 @@ class Run:
             "latency_ms": sc.latency_ms, "latency_dist": sc.latency_dist,
             # The fraction of operations that must succeed (`--availability`; None: any one).
             "availability": sc.availability,
+            # The workload parameters the command line set (`--param`), for `chaos replay`.
+            "param_overrides": sc.params_set,
             "command_line": list(c.command_line), "reproduce": reproduce_command(c),
             "versions": versions(), "started_at": self.started_at, "epoch_ns": self.epoch_ns,
             "pid": os.getpid(),

@@ -4,7 +4,8 @@
               [--service NAME | --node-cmd CMD] [--bug NAME] [--rate OPS_PER_S]
               [--concurrency N] [--nemesis F,F,... [--nemesis-interval S]]
               [--latency MS [--latency-dist constant|uniform|exponential]]
-              [--availability total|F] [--store DIR] [--simulate] [--json]
+              [--param NAME=VALUE ...] [--availability total|F] [--store DIR] [--simulate]
+              [--json]
     chaos list [--json]
     chaos check RUN_DIR|HISTORY... [--model M] [--format F] [--init V] [--time-limit S] [--json]
     chaos report RUN_DIR
@@ -56,6 +57,7 @@ import shlex
 import shutil
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -136,6 +138,9 @@ cli.add_command(
               metavar="constant|uniform|exponential",
               help="Distribution of the baseline latency: constant (default), uniform on "
                    "[0, 2*MS], or exponential; each has mean MS.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set a parameter of the workload (repeatable; VALUE is JSON, else text), "
+                   "as a scenario file's [workload_params]: --param topology=tree4.")
 @click.option("--availability", default=None, metavar="total|F",
               help="The fraction of client operations that must succeed, as Maelstrom's "
                    "(total: every one; default: any one).")
@@ -149,13 +154,15 @@ def run(scenario: str, seed: int | None, time_limit_s: float | None, nodes: int 
         workload: str | None, service: str | None, node_cmd: str | None, bug: str | None,
         rate: float | None, concurrency: int | None, nemesis: str | None,
         nemesis_interval_s: float | None, latency_ms: float | None, latency_dist: str | None,
-        availability: str | None, store: Path, simulate: bool, as_json: bool) -> None:
+        params: tuple[str, ...], availability: str | None, store: Path, simulate: bool,
+        as_json: bool) -> None:
     """Run SCENARIO (a name from `chaos list`, or a .toml file) and check its history."""
     config = build_config(
         scenario, seed=seed, time_limit_s=time_limit_s, nodes=nodes, workload=workload,
         service=service, node_cmd=node_cmd, bug=bug, rate=rate, concurrency=concurrency,
         store=store, simulate=simulate, nemesis=nemesis, nemesis_interval_s=nemesis_interval_s,
         latency_ms=latency_ms, latency_dist=latency_dist, availability=availability,
+        params=params,
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -167,11 +174,13 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                  schedule: tuple[Any, ...] | None = None, nemesis: str | None = None,
                  nemesis_interval_s: float | None = None, latency_ms: float | None = None,
                  latency_dist: str | None = None,
-                 availability: str | float | None = None) -> Any:
+                 availability: str | float | None = None,
+                 params: Sequence[str] | Mapping[str, Any] = ()) -> Any:
     """Validate every option against the scenario and the registries; usage errors exit 2.
     `latency_ms` and `latency_dist` (`--latency`, `--latency-dist`), None to keep the
     scenario's, set the network's baseline latency; `availability` (`--availability`:
-    "total" or a fraction, as text or a number) the fraction of operations that must succeed."""
+    "total" or a fraction, as text or a number) the fraction of operations that must succeed;
+    `params` (`--param NAME=VALUE`, or a mapping from a replayed run) workload parameters."""
     from node.services import SERVICES, bugs
     from orchestrator import RunConfig
     from scenarios.loader import load_scenario
@@ -198,6 +207,7 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
                        f"{fault_phase_s:g}, or a longer --time-limit")
     _check_latency(latency_ms, latency_dist, scenario=sc)
     required = _availability_option(availability)
+    workload_params = _param_options(params)
     workload = workload or sc.workload
     if workload not in WORKLOADS:
         fail_usage(f"--workload: unknown workload {workload!r}; use one of {', '.join(WORKLOADS)}")
@@ -236,7 +246,8 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         sc = sc.with_overrides(time_limit_s=time_limit_s, nodes=nodes, workload=workload,
                                rate=rate, concurrency=concurrency, nemesis=mix,
                                nemesis_interval_s=nemesis_interval_s, latency_ms=latency_ms,
-                               latency_dist=latency_dist, availability=required)
+                               latency_dist=latency_dist, availability=required,
+                               params=workload_params)
         if argv is not None:
             sc.check_stdio_nodes("--node-cmd")
     except ScenarioError as e:
@@ -258,6 +269,28 @@ def build_config(scenario_ref: str, *, seed: int | None, time_limit_s: float | N
         scenario=sc, service=None if argv else service, node_cmd=argv, bug=bug, seed=seed,
         store=store, command_line=tuple(sys.argv), schedule=schedule, simulate=simulate,
     )
+
+
+def _param_options(params: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """`--param NAME=VALUE`, each VALUE read as JSON (`4`, `true`, `["a","b"]`) or else taken
+    as text (`tree4`); a mapping (from a replayed run.json) as it is."""
+    if isinstance(params, Mapping):
+        return dict(params)
+    out: dict[str, Any] = {}
+    for item in params:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            fail_usage(f"--param: {item!r} is not NAME=VALUE; write such as --param "
+                       "topology=tree4 (a workload's parameters are in the docstring of "
+                       "scenarios/workloads/<workload>.py)")
+        if name in out:
+            fail_usage(f"--param: {name!r} is given twice; give each parameter once")
+        try:
+            out[name] = json.loads(text)
+        except ValueError:
+            out[name] = text
+    return out
 
 
 def _availability_option(value: str | float | None) -> float | None:
@@ -517,6 +550,7 @@ def replay(run_dir: Path, store: Path | None, as_json: bool) -> None:
         **_replayed_latency(run_dir, info),
         **_replayed_mix(run_dir, info),
         availability=info.get("availability"),
+        params=_replayed_params(run_dir, info),
     )
     sys.exit(execute_run(config, as_json=as_json))
 
@@ -532,6 +566,15 @@ def _replayed_latency(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
         fail_usage(f"{run_dir}/run.json: latency_ms or latency_dist is damaged; the run "
                    "cannot be replayed exactly")
     return {"latency_ms": float(latency_ms), "latency_dist": latency_dist}
+
+
+def _replayed_params(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """The workload parameters the run's command line set (`--param`), from run.json."""
+    overrides = info.get("param_overrides") or {}
+    if not isinstance(overrides, dict):
+        fail_usage(f"{run_dir}/run.json: param_overrides is damaged; the run cannot be "
+                   "replayed exactly")
+    return overrides
 
 
 def _replayed_mix(run_dir: Path, info: dict[str, Any]) -> dict[str, Any]:

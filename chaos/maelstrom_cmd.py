@@ -19,9 +19,10 @@ its reproduce command is that `chaos run` line. The translation, option by optio
 - `--availability total|F`: the same: the fraction of operations that must succeed;
 - `--log-stderr`, `--log-net-send`, `--log-net-recv`: accepted, and nothing to do: every
   node's stderr is kept in `nodes/<id>.log`, every message in `messages.jsonl`;
-- `--topology`, `--key-count`, `--max-txn-length`, `--max-writes-per-key`,
-  `--consistency-models`: refused (exit 2), saying to set them in a scenario file's
-  `[workload_params]` and run it with `chaos run FILE`.
+- `--topology T` (broadcast), `--key-count N`, `--max-txn-length N`, `--max-writes-per-key N`,
+  `--consistency-models M,...` (the txn workloads): `--param topology=T`, `--param keys=N`,
+  `--param max_txn_length=N`, `--param max_writes_per_key=N`,
+  `--param consistency_models=[...]`; a workload that has no such parameter refuses it (exit 2).
 
 Ours besides: `--seed`, `--store`, `--json`. Usage errors exit 2 with one line naming the option
 and the fix; the exit codes are then `chaos run`'s (0 valid, 1 invalid, 3 unknown, 4 harness).
@@ -39,6 +40,14 @@ from typing import Any, NamedTuple, NoReturn
 import click
 
 SCENARIO = "maelstrom"
+# Maelstrom's workload options -> our workloads' parameters (`--param`).
+PARAMETERS = {
+    "topology": "topology",
+    "key_count": "keys",
+    "max_txn_length": "max_txn_length",
+    "max_writes_per_key": "max_writes_per_key",
+    "consistency_models": "consistency_models",
+}
 CONCURRENCY_PER_NODE = re.compile(r"(\d+(?:\.\d+)?)n")
 
 
@@ -104,11 +113,15 @@ def maelstrom_group() -> None:
 @click.option("--log-stderr", is_flag=True, help="Accepted: node stderr is always kept.")
 @click.option("--log-net-send", is_flag=True, help="Accepted: messages are always kept.")
 @click.option("--log-net-recv", is_flag=True, help="Accepted: messages are always kept.")
-@click.option("--topology", default=None, hidden=True)
-@click.option("--key-count", default=None, hidden=True)
-@click.option("--max-txn-length", default=None, hidden=True)
-@click.option("--max-writes-per-key", default=None, hidden=True)
-@click.option("--consistency-models", default=None, hidden=True)
+@click.option("--topology", default=None, help="Broadcast's topology (grid, line, tree4, ...).")
+@click.option("--key-count", type=click.IntRange(1), default=None,
+              help="Txn workloads: keys in use at once.")
+@click.option("--max-txn-length", type=click.IntRange(1), default=None,
+              help="Txn workloads: micro-operations per transaction, at most.")
+@click.option("--max-writes-per-key", type=click.IntRange(1), default=None,
+              help="Txn workloads: writes to one key before it is retired.")
+@click.option("--consistency-models", default=None, metavar="M,...",
+              help="Txn workloads: the models to check (default strict-serializable).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None,
               help="Seed for every random choice (default: a fresh one, printed).")
 @click.option("--store", type=click.Path(file_okay=False, path_type=Path), default=Path("logs"),
@@ -123,12 +136,11 @@ def test_command(workload: str, bin_path: str | None, node_count: int, time_limi
                  as_json: bool, args: tuple[str, ...], **workload_parameters: Any) -> None:
     """Run a Maelstrom test: `maelstrom test`'s options, `chaos run`'s judgement."""
     build_config, execute_run, fail_usage = _machinery[0]
-    for name, value in workload_parameters.items():
-        if value is not None:
-            option = "--" + name.replace("_", "-")
-            fail_usage(f"{option} chooses a workload parameter, which `chaos maelstrom test` "
-                       f"does not take yet; write a scenario file with [workload_params] "
-                       f"{name} = ... and run it with `chaos run FILE`")
+    params = {PARAMETERS[name]: value for name, value in workload_parameters.items()
+              if value is not None}
+    if "consistency_models" in params:
+        params["consistency_models"] = [
+            m.strip() for m in str(params["consistency_models"]).split(",") if m.strip()]
     if bin_path is None:
         fail_usage("--bin is required: the program to run as each node, such as --bin "
                    "./my-node (its arguments after --)")
@@ -138,7 +150,6 @@ def test_command(workload: str, bin_path: str | None, node_count: int, time_limi
         service=None, node_cmd=node_cmd, bug=None, rate=rate,
         concurrency=concurrency_for(concurrency, node_count, fail_usage), store=store,
         nemesis=nemesis, nemesis_interval_s=nemesis_interval_s, latency_ms=latency_ms,
-        latency_dist=latency_dist,
-        availability=availability,
+        latency_dist=latency_dist, availability=availability, params=params,
     )
     sys.exit(execute_run(config, as_json=as_json))

@@ -14,6 +14,7 @@ can run it again; the CLI builds one from its options (`chaos.cli`).
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ def reproduce_command(c: RunConfig) -> str:
                  exact(sc.mix_interval_s)]
     if sc.latency_ms > 0:  # from the file or the options alike, as resolved
         argv += ["--latency", exact(sc.latency_ms), "--latency-dist", sc.latency_dist]
+    for name, value in sc.param_overrides:  # the file's own parameters come from the file
+        argv += ["--param", f"{name}={param_text(value)}"]
     if sc.availability is not None:
         argv += ["--availability", "total" if sc.availability == 1 else exact(sc.availability)]
     if c.simulate:
@@ -83,6 +86,18 @@ def reproduce_command(c: RunConfig) -> str:
     if c.store != Path("logs"):
         argv += ["--store", str(c.store)]
     return " ".join(shlex.quote(a) for a in argv)
+
+
+def param_text(value_json: str) -> str:
+    """A `--param` value as typed: text bare when reading it as JSON fails (`tree4`), so that
+    it reads back the same; anything else as JSON (`4`, `["a","b"]`, `"4"` for the text 4)."""
+    value = json.loads(value_json)
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return value_json
 
 
 def exact(x: float) -> str:

@@ -83,6 +83,7 @@ Errors are `ScenarioError`, one line: the file (and line, where known), the key 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -174,6 +175,14 @@ class Scenario:
     latency_dist: str = "constant"  # one of LATENCY_DISTRIBUTIONS
     # The fraction of client operations that must succeed ("total": 1.0); None: any one.
     availability: float | None = None
+    # The workload parameters the command line set (`--param`), as (name, value as JSON)
+    # pairs: the reproduce command and `chaos replay` repeat them (the file's come from it).
+    param_overrides: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def params_set(self) -> dict[str, Any]:
+        """The workload parameters the command line set (`param_overrides`), as values."""
+        return {name: json.loads(value) for name, value in self.param_overrides}
 
     @property
     def node_ids(self) -> list[str]:
@@ -271,6 +280,7 @@ class Scenario:
         latency_ms: float | None = None,
         latency_dist: str | None = None,
         availability: float | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Scenario:
         """Apply command-line overrides, validated as the file's keys are (`--nodes 2` on a
         scenario that partitions majority-minority is a `ScenarioError`). A different
@@ -278,7 +288,8 @@ class Scenario:
         the timeline (or the file's mix) with a random mix; `nemesis_interval_s`, in seconds
         of the fault phase as given (never rescaled), sets its interval. `latency_ms` and
         `latency_dist` set the baseline latency (each on its own: the other stays as it was);
-        `availability` the fraction of operations that must succeed."""
+        `availability` the fraction of operations that must succeed; `params` (`--param`)
+        are laid over the workload's parameters, and kept in `param_overrides`."""
         sc = self if time_limit_s is None else self.rescaled(time_limit_s)
         raw = sc.to_dict()
         raw["timeline"] = [e.to_dict() for e in sc.timeline if not e.implicit]
@@ -302,9 +313,16 @@ class Scenario:
             raw["nemesis_interval_s"] = nemesis_interval_s
         if workload is not None and workload != self.workload:
             raw["workload_params"] = {}
+        overridden = self.params_set
+        if workload is not None and workload != self.workload:
+            overridden = {}
+        if params:
+            raw["workload_params"] = {**raw["workload_params"], **params}
+            overridden.update(params)
         raw.pop("path")
         where = f"{self.name} (with command-line overrides)"
-        return replace(parse_scenario(raw, where=where), path=self.path, is_file=self.is_file)
+        return replace(parse_scenario(raw, where=where), path=self.path, is_file=self.is_file,
+                       param_overrides=freeze_params(overridden))
 
 
 # == Validation ==================================================================================
@@ -414,6 +432,12 @@ def parse_scenario(
         latency_dist=latency_dist,
         availability=availability,
     )
+
+
+def freeze_params(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Workload parameters as sorted (name, value as compact JSON) pairs."""
+    return tuple(sorted((str(k), json.dumps(thaw(v), separators=(",", ":")))
+                        for k, v in params.items()))
 
 
 def _parse_availability(v: Validator, value: Any) -> float | None:

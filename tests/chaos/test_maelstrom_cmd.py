@@ -67,7 +67,8 @@ def test_concurrency_per_node_nemesis_and_availability(captured: dict[str, Any])
     (("--bin", sys.executable, "--concurrency", "0n"), "makes 0 clients"),
     (("--bin", sys.executable, "--availability", "most"), "--availability: 'most'"),
     (("--bin", sys.executable, "--availability", "1.5"), "--availability: '1.5'"),
-    (("--bin", sys.executable, "--topology", "tree4"), "--topology chooses a workload parameter"),
+    (("--bin", sys.executable, "--topology", "tree4"), "unknown parameter(s) topology"),
+    (("--bin", sys.executable, "-w", "broadcast", "--topology", "tree9"), "unknown topology"),
     (("--bin", sys.executable, "-w", "lock"), "unknown workload 'lock'"),
     (("--bin", sys.executable, "--nemesis", "meteor"), "unknown fault 'meteor'"),
     (("--bin", "/no/such/program"), "is not an executable"),
@@ -108,3 +109,21 @@ def test_maelstroms_echo_command_runs_a_program_and_judges_it(tmp_path: Path) ->
         elif op["type"] == "ok":
             latencies_ms.append((op["time"] - invoked[op["process"]]) / 1e6)
     assert latencies_ms and min(latencies_ms) >= 39, min(latencies_ms)
+
+
+def test_workload_knobs_become_workload_parameters(captured: dict[str, Any]) -> None:
+    done = invoke("-w", "txn-list-append", "--bin", sys.executable, "--key-count", "5",
+                  "--max-txn-length", "3", "--max-writes-per-key", "8",
+                  "--consistency-models", "serializable, snapshot-isolation", "--", ECHO)
+    assert done.exit_code == 0, done.output
+    config = captured["config"]
+    assert config.scenario.params_set == {
+        "keys": 5, "max_txn_length": 3, "max_writes_per_key": 8,
+        "consistency_models": ["serializable", "snapshot-isolation"]}
+    argv = shlex.split(reproduce_command(config))
+    given = [argv[i + 1] for i, a in enumerate(argv) if a == "--param"]
+    assert given == ['consistency_models=["serializable","snapshot-isolation"]', "keys=5",
+                     "max_txn_length=3", "max_writes_per_key=8"]
+    done = invoke("-w", "broadcast", "--bin", sys.executable, "--topology", "tree4", "--", ECHO)
+    assert done.exit_code == 0, done.output
+    assert captured["config"].scenario.workload_params["topology"] == "tree4"
