@@ -112,14 +112,23 @@ class RunSpec:
         if self.bug is not None:
             args += ["--bug", self.bug]
         for key, value in self.options:
-            flag = "--nemesis-interval" if key == "nemesis_interval_s" else f"--{key}"
-            args += [flag, ",".join(value) if isinstance(value, tuple) else f"{value:g}"]
+            flag = OPTION_FLAGS.get(key, f"--{key}")
+            if isinstance(value, tuple):
+                text = ",".join(value)
+            else:
+                text = value if isinstance(value, str) else f"{value:g}"
+            args += [flag, text]
         if self.simulate:
             args.append("--simulate")
         return [*args, "--store", str(store), "--json"]
 
     def command(self, store: Path) -> str:
         return shlex.join(["chaos", *self.argv(store)[:-1]])
+
+
+# A suite's [options] key -> the `chaos run` option, where the two differ.
+OPTION_FLAGS = {"nemesis_interval_s": "--nemesis-interval", "latency_ms": "--latency",
+                "latency_dist": "--latency-dist"}
 
 
 def default_timeout_s(duration_s: float) -> float:

@@ -30,6 +30,8 @@ A suite file (`suites/nightly.toml` is the example; docs/ci.md the guide):
     concurrency = 5
     nemesis = ["partition", "kill"]   # a random mix instead of the scenarios' timelines
     nemesis_interval_s = 4
+    latency_ms = 10                   # Maelstrom's --latency, with latency_dist
+    availability = 0.5                # "total", or the fraction that must succeed
     [[bugs]]                          # a planted bug: its runs must be caught (exit 1)
     service = "raft"                  # optional: the workload's built-in service
     bug = "stale-read"                # or node_cmd = "python3 faulty.py", a faulty program
@@ -113,7 +115,8 @@ SHARDS_MAX = 1_000
 
 _TOP_KEYS = ("name", "description", "scenarios", "seeds", "time_limit_s", "simulate",
              "run_timeout_s", "budget_s", "workloads", "services", "node_cmds", "options", "bugs")
-_OPTION_KEYS = ("nodes", "rate", "concurrency", "nemesis", "nemesis_interval_s")
+_OPTION_KEYS = ("nodes", "rate", "concurrency", "nemesis", "nemesis_interval_s", "latency_ms",
+                "latency_dist", "availability")
 _BUG_KEYS = ("service", "bug", "node_cmd", "scenarios", "seeds", "workload", "simulate",
              "expect")
 
@@ -366,6 +369,7 @@ def _node_cmd(v: Validator, key: str, cmd: Any) -> str:
 
 def _options(v: Validator, options: Mapping[str, Any]) -> dict[str, Any]:
     from checker.fault_kinds import MIX_FAULTS
+    from scenarios.schema import LATENCY_DISTRIBUTIONS, LATENCY_MS_MAX
 
     out: dict[str, Any] = {}
     for key, value in options.items():
@@ -378,6 +382,12 @@ def _options(v: Validator, options: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = v.number(k, value, low=0.0, high=100_000.0, low_open=True)
         elif key == "nemesis_interval_s":
             out[key] = v.number(k, value, low=0.0, high=86_400.0, low_open=True)
+        elif key == "latency_ms":
+            out[key] = v.number(k, value, low=0.0, high=LATENCY_MS_MAX)
+        elif key == "latency_dist":
+            out[key] = v.choice(k, value, LATENCY_DISTRIBUTIONS, what="latency distribution")
+        elif key == "availability":
+            out[key] = value if value == "total" else v.number(k, value, low=0.0, high=1.0)
         else:  # nemesis
             kinds = _strings(v, k, value)
             for i, kind in enumerate(kinds):
@@ -477,7 +487,11 @@ def build_matrix(suite: Suite) -> list[RunSpec]:
                 workload=workload, rate=suite.options.get("rate"),
                 concurrency=suite.options.get("concurrency"),
                 nemesis=suite.options.get("nemesis"),
-                nemesis_interval_s=suite.options.get("nemesis_interval_s"))
+                nemesis_interval_s=suite.options.get("nemesis_interval_s"),
+                latency_ms=suite.options.get("latency_ms"),
+                latency_dist=suite.options.get("latency_dist"),
+                availability=(1.0 if suite.options.get("availability") == "total"
+                              else suite.options.get("availability")))
             if node_cmd is not None:
                 checked.check_stdio_nodes("node_cmds")
         except ScenarioError as e:

@@ -261,6 +261,34 @@ def test_options_replace_the_files_values_and_entries_keep_their_own(
     assert all(r.simulate and r.time_limit_s == 2.0 and r.timeout_s == 30.0 for r in runs)
 
 
+def test_latency_and_availability_options_reach_each_run(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, """
+        scenarios = ["partition-heal"]
+        [options]
+        latency_ms = 20
+        latency_dist = "exponential"
+        availability = "total"
+    """)
+    (run,) = build_matrix(load_suite(path))
+    argv = run.argv(tmp_path / "logs")
+    flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+    assert (flags["--latency"], flags["--latency-dist"], flags["--availability"]) == (
+        "20", "exponential", "total")
+
+
+@pytest.mark.parametrize(("options", "complaint"), [
+    ("latency_ms = -1", "options.latency_ms"),
+    ('latency_dist = "gauss"', "unknown latency distribution 'gauss'"),
+    ("availability = 2", "options.availability"),
+    ("latency_ms = 900", "request_timeout_s"),  # a round trip longer than the timeout
+])
+def test_bad_latency_or_availability_options_are_refused(tmp_path: Path, options: str,
+                                                        complaint: str) -> None:
+    path = write_suite(tmp_path, f'scenarios = ["partition-heal"]\n[options]\n{options}\n')
+    with pytest.raises(suite_mod.SuiteError, match=re.escape(complaint)):
+        build_matrix(load_suite(path))
+
+
 def test_a_scenario_file_in_a_suite_is_found_from_the_suite(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "quick.toml").write_text(
