@@ -48,11 +48,14 @@ def booted(*, durable: Mapping[str, Any] | None = None, bug: str | None = None,
 
 
 def leader(*, bug: str | None = None, params: Mapping[str, Any] | None = None) -> Log:
-    """n1 leading term 1 (n2's vote), its no-op (entry 1) synced and committed by n2."""
+    """n1 leading term 1 (n2's pre-vote and vote), its no-op (entry 1) synced and committed
+    by n2."""
     machine = booted(bug=bug, params=params)
     machine.step(Tick("election"), now_s=1.0)
-    machine.step(rx("n2", {"type": "request_vote_ok", "term": 1, "vote_granted": True,
+    machine.step(rx("n2", {"type": "pre_vote_ok", "term": 1, "vote_granted": True,
                            "in_reply_to": 1}), now_s=1.0)
+    machine.step(rx("n2", {"type": "request_vote_ok", "term": 1, "vote_granted": True,
+                           "in_reply_to": 3}), now_s=1.0)
     machine.step(Tick("sync"), now_s=1.0)
     ack(machine, "n2", 1)
     assert machine.role == LEADER and machine.commit_index == 1
@@ -155,11 +158,11 @@ def test_a_send_is_acknowledged_with_its_index_only_once_a_majority_synced_it() 
     batch = {"type": "append_entries", "term": 1, "prev_log_index": 1, "prev_log_term": 1,
              "entries": [logged], "leader_commit": 1, "round": 0}
     assert machine.step(Tick("replicate"), now_s=1.2) == Effects(
-        messages=[("n2", {**batch, "msg_id": 5}), ("n3", {**batch, "msg_id": 6})],
+        messages=[("n2", {**batch, "msg_id": 7}), ("n3", {**batch, "msg_id": 8})],
         timers=[SetTimer("sync", 0.0)])
     assert machine.step(Tick("sync"), now_s=1.2) == Effects(sync=True)  # no answer yet
     assert ack(machine, "n2", 2) == Effects(messages=[
-        ("c1", {"type": "send_ok", "offset": 2, "in_reply_to": 1, "msg_id": 7})])
+        ("c1", {"type": "send_ok", "offset": 2, "in_reply_to": 1, "msg_id": 9})])
 
 
 def test_a_poll_waits_for_a_read_round_and_never_sees_the_uncommitted_tail() -> None:
@@ -174,7 +177,7 @@ def test_a_poll_waits_for_a_read_round_and_never_sees_the_uncommitted_tail() -> 
     fx = machine.step(Tick("replicate"), now_s=1.4)
     assert [b["round"] for _, b in fx.messages] == [1, 1]  # a round for the poll
     assert ack(machine, "n3", 1, round_=1).messages == [
-        ("c2", {"type": "poll_ok", "msgs": {"a": [[2, 7]]}, "in_reply_to": 1, "msg_id": 10})]
+        ("c2", {"type": "poll_ok", "msgs": {"a": [[2, 7]]}, "in_reply_to": 1, "msg_id": 12})]
 
 
 def test_committed_offsets_are_logged_and_listed_by_read_index() -> None:
@@ -189,9 +192,9 @@ def test_committed_offsets_are_logged_and_listed_by_read_index() -> None:
     machine.step(Tick("sync"), now_s=1.2)
     fx = ack(machine, "n2", 2, round_=1)
     assert fx.messages == [
-        ("c1", {"type": "commit_offsets_ok", "in_reply_to": 1, "msg_id": 7}),
+        ("c1", {"type": "commit_offsets_ok", "in_reply_to": 1, "msg_id": 9}),
         ("c2", {"type": "list_committed_offsets_ok", "offsets": {"a": 4}, "in_reply_to": 1,
-                "msg_id": 8})]
+                "msg_id": 10})]
 
 
 @pytest.mark.parametrize(("body", "code"), [
@@ -254,7 +257,7 @@ def test_ack_before_replicate_answers_at_the_append_and_ships_entries_late() -> 
     assert fx == Effects(
         persist={"log/2": logged, "last_index": 2},
         sync=False,  # not even on our own disk
-        messages=[("c1", {"type": "send_ok", "offset": 2, "in_reply_to": 1, "msg_id": 5})],
+        messages=[("c1", {"type": "send_ok", "offset": 2, "in_reply_to": 1, "msg_id": 7})],
         timers=[SetTimer("ship", 0.5), SetTimer("replicate", 0.002)])
     machine.step(send("a", 8, 2), now_s=1.11)  # acknowledged too; the ship timer stands
     fx = machine.step(Tick("replicate"), now_s=1.12)
@@ -289,7 +292,7 @@ def test_volatile_commits_are_answered_from_the_leaders_memory_and_lost_with_it(
     fx = machine.step(rx("c1", {"type": "commit_offsets", "offsets": {"a": 4},
                                 "msg_id": 1}), now_s=1.1)
     assert fx == Effects(
-        messages=[("c1", {"type": "commit_offsets_ok", "in_reply_to": 1, "msg_id": 5})],
+        messages=[("c1", {"type": "commit_offsets_ok", "in_reply_to": 1, "msg_id": 7})],
         timers=[SetTimer("replicate", 0.002)])  # the core's, for whatever it took: harmless
     assert machine.last_index == 1  # not logged: no other node will ever know
     machine.step(rx("c1", {"type": "list_committed_offsets", "keys": ["a"], "msg_id": 2}),

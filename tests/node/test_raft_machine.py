@@ -1,9 +1,10 @@
 """The Raft machine (`node.services.raft.core.Raft`) fed literal events, with literal effects:
-boot from storage, elections and the vote rules (one vote per term, the up-to-date check),
+boot from storage, pre-votes (nothing stored, leader stickiness, the term asked, the election
+restriction), elections and the vote rules (one vote per term, the up-to-date check),
 append_entries' consistency check, truncation and acknowledgements, the leader's pipelining
 and backing off, the commit rule (current term only, ourselves only for synced entries),
-applying in order and answering the accepted request, forwarding and error 11, read-index
-rounds, stepping down, and each planted bug at the rule it breaks. The key-value map
+check-quorum, applying in order and answering the accepted request, forwarding and error 11,
+read-index rounds, stepping down, and each planted bug at the rule it breaks. The key-value map
 (`kv.KvStore`) on literal commands. Whole clusters are in test_raft_cluster.py."""
 
 from __future__ import annotations
@@ -55,13 +56,29 @@ def log_of(*terms: int) -> dict[str, Any]:
     return {**durable, "last_index": len(terms), "term": max(terms, default=0)}
 
 
+def stand(machine: Raft, *, now_s: float = 1.0) -> None:
+    """Its election timer fires and n2 grants the pre-vote (msg_ids 1, 2 to n2, n3): n1 is a
+    candidate of the next term (request_vote msg_ids 3, 4)."""
+    machine.step(Tick("election"), now_s=now_s)
+    machine.step(rx("n2", {"type": "pre_vote_ok", "term": machine.term + 1,
+                           "vote_granted": True, "in_reply_to": 1}), now_s=now_s)
+    assert machine.role == CANDIDATE
+
+
+def elect(machine: Raft, *, now_s: float = 1.0) -> None:
+    """Its election timer fires and n2 grants the pre-vote (msg_ids 1, 2 to n2, n3), then the
+    vote (msg_ids 3, 4): n1 leads the next term."""
+    stand(machine, now_s=now_s)
+    machine.step(rx("n2", {"type": "request_vote_ok", "term": machine.term,
+                           "vote_granted": True, "in_reply_to": 3}), now_s=now_s)
+
+
 def leader(*, durable: Mapping[str, Any] | None = None, bug: str | None = None,
            params: Mapping[str, Any] | None = None) -> Raft:
-    """n1, just elected (by n2's vote), its first append_entries sent and its no-op synced."""
+    """n1, just elected (by n2's pre-vote and vote), its first append_entries sent (msg_ids
+    5, 6) and its no-op synced."""
     machine = booted(durable=durable, bug=bug, params=params)
-    machine.step(Tick("election"), now_s=1.0)
-    machine.step(rx("n2", {"type": "request_vote_ok", "term": machine.term,
-                           "vote_granted": True, "in_reply_to": 1}), now_s=1.0)
+    elect(machine)
     assert machine.role == LEADER
     machine.step(Tick("sync"), now_s=1.0)
     return machine
@@ -116,18 +133,137 @@ def test_boot_reads_the_log_up_to_last_index_and_ignores_what_a_truncation_left(
 # -- elections -------------------------------------------------------------------------------------
 
 
-def test_an_election_timeout_makes_a_candidate_that_votes_for_itself_durably() -> None:
+def pre_vote(term: int, *, last_index: int = 0, last_term: int = 0, msg_id: int = 3,
+             src: str = "n2") -> Receive:
+    return rx(src, {"type": "pre_vote", "term": term, "last_log_index": last_index,
+                    "last_log_term": last_term, "msg_id": msg_id})
+
+
+def pre_vote_reply(term: int, granted: bool, *, in_reply_to: int = 3, msg_id: int = 1,
+                   dest: str = "n2") -> tuple[str, dict[str, Any]]:
+    return (dest, {"type": "pre_vote_ok", "term": term, "vote_granted": granted,
+                   "in_reply_to": in_reply_to, "msg_id": msg_id})
+
+
+def test_an_election_timeout_asks_for_pre_votes_and_changes_nothing_durable() -> None:
     machine = booted(durable=log_of(1, 2))
     fx = machine.step(Tick("election"), now_s=0.5)
+    assert fx == Effects(  # term 2 and no vote, as before: nothing persisted, nothing synced
+        messages=[(peer, {"type": "pre_vote", "term": 3, "last_log_index": 2,
+                          "last_log_term": 2, "msg_id": i})
+                  for i, peer in enumerate(("n2", "n3"), start=1)],
+        timers=[ELECTION[1]],
+        logs=[("info", "raft_pre_vote", {"term": 3})],
+    )
+    assert (machine.role, machine.term, machine.voted_for) == (FOLLOWER, 2, None)
+
+
+def test_a_majority_of_pre_votes_makes_a_candidate_that_votes_for_itself_durably() -> None:
+    machine = booted(durable=log_of(1, 2))
+    machine.step(Tick("election"), now_s=0.5)
+    fx = machine.step(rx("n2", {"type": "pre_vote_ok", "term": 3, "vote_granted": True,
+                                "in_reply_to": 1}), now_s=0.5)
     assert fx == Effects(
         persist={"term": 3, "vote": "n1"},
         sync=True,  # before the requests: a restart must not vote again in term 3
         messages=[(peer, {"type": "request_vote", "term": 3, "last_log_index": 2,
                           "last_log_term": 2, "msg_id": i})
-                  for i, peer in enumerate(("n2", "n3"), start=1)],
-        timers=[ELECTION[1]],
+                  for i, peer in enumerate(("n2", "n3"), start=3)],
+        timers=[ELECTION[2]],
         logs=[role(CANDIDATE, 3, None)],
     )
+    late = machine.step(rx("n3", {"type": "pre_vote_ok", "term": 3, "vote_granted": True,
+                                  "in_reply_to": 2}), now_s=0.5)
+    assert late == Effects() and machine.term == 3  # standing already: counted nothing
+
+
+def test_a_node_cut_off_asks_in_vain_and_never_raises_its_term() -> None:
+    machine = booted(durable={"term": 2, "vote": "n3"})
+    machine.step(append(2, 0, 0, [], src="n3"), now_s=0.1)  # following n3
+    for i, now_s in enumerate((0.6, 1.1, 1.6)):  # no answer ever comes: a partition
+        fx = machine.step(Tick("election"), now_s=now_s)
+        assert fx.persist == {} and not fx.sync
+        assert [(d, b["type"], b["term"]) for d, b in fx.messages] == [
+            ("n2", "pre_vote", 3), ("n3", "pre_vote", 3)]
+        assert fx.logs[-1] == ("info", "raft_pre_vote", {"term": 3})
+        assert fx.logs[:-1] == ([role(FOLLOWER, 2, None)] if i == 0 else [])
+    assert (machine.term, machine.voted_for, machine.role) == (2, "n3", FOLLOWER)
+    # Healed: the leader's next heartbeat is of our term, so our answer deposes nobody.
+    fx = machine.step(append(2, 0, 0, [], src="n3"), now_s=1.7)
+    assert fx.messages == [("n3", {"type": "append_entries_ok", "term": 2, "round": 0,
+                                   "success": True, "match_index": 0, "in_reply_to": 7,
+                                   "msg_id": 8})]
+    assert fx.logs == [role(FOLLOWER, 2, "n3")] and fx.persist == {}
+    assert machine.pre_votes is None
+    late = machine.step(rx("n2", {"type": "pre_vote_ok", "term": 3, "vote_granted": True,
+                                  "in_reply_to": 5}), now_s=1.7)
+    assert late == Effects()  # no longer asking: a late grant makes no candidate
+
+
+def test_a_pre_vote_changes_neither_term_nor_vote_and_persists_nothing() -> None:
+    machine = booted(durable={**log_of(1, 1), "term": 4, "vote": "n3"})
+    fx = machine.step(pre_vote(7, last_index=2, last_term=1), now_s=0.1)
+    assert fx == Effects(messages=[pre_vote_reply(7, True)])  # no timer reset either
+    assert (machine.term, machine.voted_for, machine.role) == (4, "n3", FOLLOWER)
+    again = machine.step(pre_vote(7, last_index=2, last_term=1, msg_id=4, src="n3"),
+                         now_s=0.1)
+    assert again.messages == [pre_vote_reply(7, True, in_reply_to=4, msg_id=2, dest="n3")]
+
+
+@pytest.mark.parametrize(("term", "last_term", "last_index", "granted"), [
+    (5, 2, 2, True),   # the next term, a log as up to date as ours (term 2 at index 2)
+    (4, 2, 2, True),   # our own term: the asker is one term behind us, not below
+    (3, 2, 2, False),  # below ours: refused with our term, which the asker adopts
+    (5, 1, 9, False),  # its log ends in an earlier term: the election restriction
+    (5, 2, 1, False),  # shorter in the same last term
+])
+def test_a_pre_vote_is_granted_by_the_term_asked_and_the_election_restriction(
+        term: int, last_term: int, last_index: int, granted: bool) -> None:
+    machine = booted(durable={**log_of(1, 2), "term": 4})  # no leader known
+    fx = machine.step(pre_vote(term, last_index=last_index, last_term=last_term), now_s=0.1)
+    assert fx == Effects(messages=[pre_vote_reply(term if granted else 4, granted)])
+    assert (machine.term, machine.voted_for) == (4, None)
+
+
+def test_a_pre_vote_is_refused_while_the_voter_heard_a_leader_within_the_shortest_timeout(
+) -> None:
+    machine = booted(durable={"term": 2})
+    machine.step(append(2, 0, 0, [], src="n3"), now_s=1.0)  # n3 leads term 2
+    fx = machine.step(pre_vote(3), now_s=1.29)  # 0.29 s later: n3 is alive, stay with it
+    assert fx == Effects(messages=[pre_vote_reply(2, False, msg_id=2)])
+    fx = machine.step(pre_vote(3, msg_id=4), now_s=1.3)  # the shortest timeout went by
+    assert fx == Effects(messages=[pre_vote_reply(3, True, in_reply_to=4, msg_id=3)])
+    machine.step(append(2, 0, 0, [], src="n3", msg_id=8), now_s=1.35)  # a heartbeat
+    fx = machine.step(pre_vote(3, msg_id=5), now_s=1.4)
+    assert fx.messages[0][1]["vote_granted"] is False
+    # Our own election timer ends the lease whatever the clock says (set back here).
+    machine.step(Tick("election"), now_s=0.5)
+    fx = machine.step(pre_vote(3, msg_id=6, src="n3"), now_s=0.5)
+    assert fx.messages == [pre_vote_reply(3, True, in_reply_to=6, msg_id=8, dest="n3")]
+
+
+def test_a_leader_refuses_pre_votes_and_stays() -> None:
+    machine = leader()  # term 1
+    fx = machine.step(pre_vote(2, last_index=5, last_term=1, msg_id=9, src="n3"), now_s=5.0)
+    assert fx == Effects(messages=[pre_vote_reply(1, False, in_reply_to=9, msg_id=7,
+                                                  dest="n3")])
+    assert (machine.role, machine.term) == (LEADER, 1)
+
+
+def test_a_refused_pre_vote_teaches_a_newer_term_and_a_stale_one_changes_nothing() -> None:
+    machine = booted(durable={"term": 2})
+    machine.step(Tick("election"), now_s=1.0)  # asks for term 3
+    stale = machine.step(rx("n3", {"type": "pre_vote_ok", "term": 2, "vote_granted": False,
+                                   "in_reply_to": 2}), now_s=1.0)
+    assert stale == Effects() and machine.pre_votes == {"n1"}
+    other = machine.step(rx("n2", {"type": "pre_vote_ok", "term": 5, "vote_granted": True,
+                                   "in_reply_to": 77}), now_s=1.0)
+    assert other == Effects() and machine.pre_votes == {"n1"}  # a grant for another term
+    newer = machine.step(rx("n2", {"type": "pre_vote_ok", "term": 6, "vote_granted": False,
+                                   "in_reply_to": 1}), now_s=1.0)
+    assert newer.persist == {"term": 6, "vote": None} and newer.sync
+    assert newer.logs == [role(FOLLOWER, 6, None)]
+    assert (machine.term, machine.pre_votes, machine.role) == (6, None, FOLLOWER)
 
 
 @pytest.mark.parametrize(("candidate_log", "is_up_to_date"), [
@@ -184,18 +320,19 @@ def test_votes_are_refused_to_an_older_term_and_to_a_log_less_up_to_date() -> No
 
 def test_a_majority_of_votes_makes_a_leader_that_appends_a_no_op_and_sends_it() -> None:
     machine = booted(durable=log_of(1))
-    machine.step(Tick("election"), now_s=1.0)
+    stand(machine)
     refused = machine.step(rx("n3", {"type": "request_vote_ok", "term": 2,
-                                     "vote_granted": False, "in_reply_to": 2}), now_s=1.0)
+                                     "vote_granted": False, "in_reply_to": 4}), now_s=1.0)
     assert refused == Effects() and machine.role == CANDIDATE
     fx = machine.step(rx("n2", {"type": "request_vote_ok", "term": 2, "vote_granted": True,
-                                "in_reply_to": 1}), now_s=1.0)
+                                "in_reply_to": 3}), now_s=1.0)
     no_op_batch = {"type": "append_entries", "term": 2, "prev_log_index": 1,
                    "prev_log_term": 1, "entries": [[2, None]], "leader_commit": 0, "round": 0}
     assert fx == Effects(  # the no-op goes out before our own sync, which comes next
         persist={"log/2": [2, None], "last_index": 2},
-        messages=[("n2", {**no_op_batch, "msg_id": 3}), ("n3", {**no_op_batch, "msg_id": 4})],
-        timers=[CancelTimer("election"), SetTimer("sync", 0.0), SetTimer("heartbeat", 0.1)],
+        messages=[("n2", {**no_op_batch, "msg_id": 5}), ("n3", {**no_op_batch, "msg_id": 6})],
+        timers=[CancelTimer("election"), SetTimer("sync", 0.0), SetTimer("heartbeat", 0.1),
+                SetTimer("check-quorum", 0.3)],
         logs=[role(LEADER, 2, "n1")],
     )
     assert machine.step(Tick("sync"), now_s=1.0) == Effects(sync=True)
@@ -203,11 +340,19 @@ def test_a_majority_of_votes_makes_a_leader_that_appends_a_no_op_and_sends_it() 
 
 def test_a_vote_from_an_earlier_election_is_not_counted() -> None:
     machine = booted(durable={"term": 1})
-    machine.step(Tick("election"), now_s=1.0)  # term 2
-    machine.step(Tick("election"), now_s=2.0)  # term 3: split vote, again
+    stand(machine, now_s=1.0)  # term 2
+    fx = machine.step(Tick("election"), now_s=2.0)  # split vote: pre-votes for 3, again
+    assert fx.logs[0] == role(FOLLOWER, 2, None)  # no longer standing; its vote kept
+    assert machine.voted_for == "n1"
     late = machine.step(rx("n2", {"type": "request_vote_ok", "term": 2, "vote_granted": True,
-                                  "in_reply_to": 1}), now_s=2.0)
-    assert late == Effects() and machine.role == CANDIDATE
+                                  "in_reply_to": 3}), now_s=2.0)
+    assert late == Effects() and machine.role == FOLLOWER
+    machine.step(rx("n3", {"type": "pre_vote_ok", "term": 3, "vote_granted": True,
+                           "in_reply_to": 6}), now_s=2.0)
+    assert (machine.role, machine.term) == (CANDIDATE, 3)
+    late = machine.step(rx("n3", {"type": "request_vote_ok", "term": 2, "vote_granted": True,
+                                  "in_reply_to": 4}), now_s=2.0)
+    assert late == Effects() and machine.votes == {"n1"}
 
 
 # -- append_entries at a follower ------------------------------------------------------------------
@@ -289,7 +434,7 @@ def test_a_follower_commits_only_what_it_knows_matches_the_leader() -> None:
 
 def test_a_candidate_hearing_the_leader_of_its_term_follows_it() -> None:
     machine = booted(durable={"term": 1})
-    machine.step(Tick("election"), now_s=1.0)
+    stand(machine)
     fx = machine.step(append(2, 0, 0, []), now_s=1.0)
     assert fx.logs == [role(FOLLOWER, 2, "n2")]
     assert machine.leader_id == "n2" and machine.voted_for == "n1"
@@ -319,7 +464,7 @@ def test_the_leader_counts_itself_only_for_entries_it_synced() -> None:
     # n3 refuses the no-op's batch (it lost it): the resend carries the entry to n3 before
     # the replicate tick synced it here.
     resent = machine.step(rx("n3", {"type": "append_entries_ok", "term": 1, "success": False,
-                                    "hint": 1, "round": 0, "in_reply_to": 2}), now_s=1.2)
+                                    "hint": 1, "round": 0, "in_reply_to": 6}), now_s=1.2)
     assert [b["entries"] for _, b in resent.messages] == [[[1, None], [1, logged]]]
     ack(machine, "n3", 2)
     assert machine.commit_index == 1  # n3 holds 2, but we have not synced it
@@ -327,11 +472,11 @@ def test_the_leader_counts_itself_only_for_entries_it_synced() -> None:
     assert not fx.sync and machine.commit_index == 1  # sent first, synced in the next step
     assert fx.messages == [  # n3 lacks nothing: no empty append_entries for it
         ("n2", {"type": "append_entries", "term": 1, "prev_log_index": 1, "prev_log_term": 1,
-                "entries": [[1, logged]], "leader_commit": 1, "round": 0, "msg_id": 6})]
+                "entries": [[1, logged]], "leader_commit": 1, "round": 0, "msg_id": 8})]
     assert fx.timers == [SetTimer("sync", 0.0)]
     fx = machine.step(Tick("sync"), now_s=1.3)
     assert fx.sync and machine.commit_index == 2
-    assert fx.messages == [("c1", {"type": "write_ok", "in_reply_to": 9, "msg_id": 7})]
+    assert fx.messages == [("c1", {"type": "write_ok", "in_reply_to": 9, "msg_id": 9})]
 
 
 def test_committed_entries_are_applied_in_order_and_each_answers_its_request() -> None:
@@ -393,15 +538,15 @@ def test_only_heartbeats_and_read_rounds_send_an_empty_append_entries() -> None:
 def test_a_rejection_moves_next_index_back_to_the_hint_and_resends_once() -> None:
     machine = leader(durable=log_of(1, 1, 1))  # term 2, no-op at 4; next_index 5 after it
     fx = machine.step(rx("n2", {"type": "append_entries_ok", "term": 2, "success": False,
-                                "hint": 2, "round": 0, "in_reply_to": 3}), now_s=1.1)
+                                "hint": 2, "round": 0, "in_reply_to": 5}), now_s=1.1)
     assert [(d, b["prev_log_index"], len(b["entries"])) for d, b in fx.messages] == [
         ("n2", 1, 3)]
     assert machine.next_index["n2"] == 5
     resend_id = fx.messages[0][1]["msg_id"]
     stale = machine.step(rx("n2", {"type": "append_entries_ok", "term": 2, "success": False,
-                                   "hint": 2, "round": 0, "in_reply_to": 3}), now_s=1.1)
+                                   "hint": 2, "round": 0, "in_reply_to": 5}), now_s=1.1)
     assert stale == Effects()  # a rejection of a batch sent before the resend
-    assert resend_id > 3
+    assert resend_id > 5
 
 
 def test_a_newer_term_in_any_reply_makes_the_leader_step_down_and_answer_what_it_held() -> None:
@@ -418,6 +563,52 @@ def test_a_newer_term_in_any_reply_makes_the_leader_step_down_and_answer_what_it
     assert fx.logs == [role(FOLLOWER, 7, None)]
     assert CancelTimer("heartbeat") in fx.timers
     assert machine.pending == {} and machine.reads == machine.reads_waiting == []
+
+
+# -- check-quorum ----------------------------------------------------------------------------------
+
+
+def test_a_leader_that_hears_from_no_majority_within_the_timeout_steps_down() -> None:
+    machine = leader()  # term 1 at 1.0; n2's vote is hearing from n2
+    ack(machine, "n2", 1)  # the no-op committed: reads may be served
+    assert machine.step(Tick("check-quorum"), now_s=1.3) == Effects(
+        timers=[SetTimer("check-quorum", 0.3)])  # n2 answered: a majority with us
+    machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 5}), now_s=1.4)
+    replicate(machine, 1.4)  # the read's round goes out; nothing comes back: cut off
+    machine.step(rx("c2", {"type": "write", "key": "k", "value": 1, "msg_id": 6}), now_s=1.5)
+    fx = machine.step(Tick("check-quorum"), now_s=1.6)
+    assert fx.logs == [("info", "raft_check_quorum_lost", {"term": 1, "heard_from": []}),
+                       role(FOLLOWER, 1, None)]
+    assert fx.persist == {} and not fx.sync  # the same term: nothing to store
+    assert [(d, b["type"], b.get("code"), b["in_reply_to"]) for d, b in fx.messages] == [
+        ("c1", "error", 11, 5),  # the read never happened: definite
+        ("c2", "error", 13, 6),  # the write may still commit under the next leader
+    ]
+    assert CancelTimer("heartbeat") in fx.timers and CancelTimer("check-quorum") in fx.timers
+    assert [t.name for t in fx.timers if isinstance(t, SetTimer)] == ["election"]
+    # A late confirmation of the round serves nothing, and no read is served after.
+    assert ack(machine, "n2", 1, round_=1) == Effects()
+    fx = machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 7}), now_s=1.7)
+    assert [(b["type"], b["code"]) for _, b in fx.messages] == [("error", 11)]
+
+
+def test_a_leader_that_keeps_hearing_from_a_majority_stays() -> None:
+    machine = leader()
+    for peer, now_s in (("n3", 1.3), ("n2", 1.6), ("n3", 1.9), ("n2", 2.2)):
+        ack(machine, peer, 1)  # one follower per window, and us: a majority of three
+        assert machine.step(Tick("check-quorum"), now_s=now_s) == Effects(
+            timers=[SetTimer("check-quorum", 0.3)])
+    assert (machine.role, machine.term) == (LEADER, 1)
+
+
+def test_check_quorum_counts_only_answers_of_the_leaders_term() -> None:
+    machine = leader(durable={"term": 2, "vote": "n1"})  # term 3
+    machine.step(Tick("check-quorum"), now_s=1.3)  # n2's vote: passes, and resets
+    older = machine.step(rx("n2", {"type": "append_entries_ok", "term": 2, "success": False,
+                                   "round": 0, "in_reply_to": 1}), now_s=1.4)
+    assert older == Effects() and machine.heard_from == set()
+    fx = machine.step(Tick("check-quorum"), now_s=1.6)
+    assert fx.logs[-1] == role(FOLLOWER, 3, None)
 
 
 # -- clients: forwarding, error 11, reads ----------------------------------------------------------
@@ -513,7 +704,7 @@ def test_the_leader_answers_a_forward_and_a_non_leader_refuses_one() -> None:
     replicate(machine, 1.2)
     fx = ack(machine, "n2", 2)
     assert fx.messages == [("n3", {"type": "forward_ok", "replies": [[8, {"type": "write_ok"}]],
-                                   "boot": 4, "msg_id": 7})]
+                                   "boot": 4, "msg_id": 9})]
     follower = booted()
     fx = follower.step(rx("n3", {"type": "forward", "msg_id": 8,
                                  "request": {"type": "read", "key": 1}}), now_s=0.1)
@@ -531,7 +722,7 @@ def test_the_answers_to_one_followers_forwards_go_out_together() -> None:
                      now_s=1.2)
     replicate(machine, 1.2)
     fx = ack(machine, "n2", 3)  # both commit in this step: one forward_ok to n3
-    assert fx.messages == [("n3", {"type": "forward_ok", "boot": 4, "msg_id": 7, "replies": [
+    assert fx.messages == [("n3", {"type": "forward_ok", "boot": 4, "msg_id": 9, "replies": [
         [8, {"type": "write_ok"}], [9, {"type": "write_ok"}]]})]
 
 
@@ -548,8 +739,8 @@ def test_a_read_waits_for_a_round_a_majority_acknowledged_after_it_arrived() -> 
     assert old == Effects()
     fx = ack(machine, "n3", 1, round_=1)
     absent = {"type": "error", "code": 20, "text": 'key "k" does not exist'}
-    assert fx.messages == [("c1", {**absent, "in_reply_to": 5, "msg_id": 7}),
-                           ("c2", {**absent, "in_reply_to": 6, "msg_id": 8})]
+    assert fx.messages == [("c1", {**absent, "in_reply_to": 5, "msg_id": 9}),
+                           ("c2", {**absent, "in_reply_to": 6, "msg_id": 10})]
 
 
 def test_a_new_leaders_read_waits_for_its_no_op_to_commit() -> None:
@@ -606,8 +797,28 @@ def test_the_double_vote_bug_grants_a_rival_of_the_same_term_and_forgets_its_vot
 
 def test_the_no_log_check_bug_votes_for_a_candidate_missing_entries() -> None:
     machine = booted(bug="no-log-check", durable=log_of(1, 1, 1))
+    fx = machine.step(pre_vote(5, last_index=0, last_term=0), now_s=0.1)
+    assert fx.messages[0][1]["vote_granted"] is True  # pre-votes the same way
     fx = machine.step(vote_request(5, last_index=0, last_term=0), now_s=0.1)
     assert fx.messages[0][1]["vote_granted"] is True
+
+
+def test_the_no_log_check_bug_stands_without_asking_for_pre_votes() -> None:
+    machine = booted(bug="no-log-check", durable=log_of(1))
+    fx = machine.step(Tick("election"), now_s=1.0)  # a Raft without pre-vote: term 2 at once
+    assert fx.persist == {"term": 2, "vote": "n1"} and fx.sync
+    assert [b["type"] for _, b in fx.messages] == ["request_vote", "request_vote"]
+    assert fx.logs == [role(CANDIDATE, 2, None)]
+
+
+def test_the_stale_read_bug_answers_even_on_a_leader_check_quorum_deposed() -> None:
+    machine = leader(bug="stale-read")
+    ack(machine, "n2", 1)
+    machine.step(Tick("check-quorum"), now_s=1.3)
+    machine.step(Tick("check-quorum"), now_s=1.6)  # nobody answered: deposed
+    assert machine.role == FOLLOWER and machine.leader_id is None
+    fx = machine.step(rx("c1", {"type": "read", "key": "k", "msg_id": 5}), now_s=1.7)
+    assert [(b["type"], b.get("code")) for _, b in fx.messages] == [("error", 20)]  # served
 
 
 def test_every_bug_is_declared_with_a_canary() -> None:

@@ -31,9 +31,9 @@ log's (bench/log.py). Sharding keys over several groups (a `group` per key hash,
 own Raft with its own leader) would spread that load over the nodes; offsets would then be
 per-group indexes, still unique per key. Not done yet.
 
-Everything Raft (elections, pipelined replication, the commit rule, read index, a
-follower forwarding to the leader and giving up what it relayed when the leader goes,
-exactly-once sessions for duplicated requests, storage, `raft_role` logs that the
+Everything Raft (elections with pre-vote and check-quorum, pipelined replication, the commit
+rule, read index, a follower forwarding to the leader and giving up what it relayed when the
+leader goes, exactly-once sessions for duplicated requests, storage, `raft_role` logs that the
 election-safety check reads, `chaos_status` for the nemesis's leader target, the tunables
 in `Boot.params`) is `node.services.raft.core.RaftCore`'s: see the raft package docstring.
 
@@ -69,8 +69,8 @@ Bugs (each caught by its canary below, in simulation and on real processes):
                           that move backwards).
 
 Limits: those of the raft service (no snapshots or log compaction: every message stays in
-the log and the store for the life of the data directory; no membership change; no
-pre-vote). A consumer group's progress is one committed offset per key, shared by every
+the log and the store for the life of the data directory; no membership change; no lease
+reads). A consumer group's progress is one committed offset per key, shared by every
 client, as in Maelstrom's workload.
 """
 

@@ -9,7 +9,11 @@ Client messages (PROTOCOL.md, Maelstrom's lin-kv workload); keys and values are 
     any of them                                ->  error 11 when no leader is known (definite:
                                                    the request was not and will not be logged)
 
-Between nodes (the Raft paper's RPCs; a reply carries the request's msg_id in in_reply_to):
+Between nodes (the Raft paper's RPCs and the thesis's pre-vote; a reply carries the request's
+msg_id in in_reply_to):
+    pre_vote{term, last_log_index, last_log_term}      ->  pre_vote_ok{term, vote_granted}
+        (`term` is the one the node would stand in, its own plus 1; the answer carries it
+        back when granted, and the voter's own term when refused)
     request_vote{term, last_log_index, last_log_term}  ->  request_vote_ok{term, vote_granted}
     append_entries{term, prev_log_index, prev_log_term, entries: [[term, command], ...],
                    leader_commit, round}
@@ -21,12 +25,26 @@ Between nodes (the Raft paper's RPCs; a reply carries the request's msg_id in in
             life, that the leader answered in one step; `msg_id` is each forward's)
 
 How it works (the paper's figure 2; `core.Raft` cites the sections). A follower that hears no
-leader for a random `election_timeout_s` (0.3 to 0.6 s, drawn from the seeded rng) becomes a
-candidate of the next term, votes for itself and asks the others; a node grants one vote per
-term, and only to a candidate whose log is at least as up to date as its own (last term, then
-last index). With a majority the candidate leads: it appends a no-op entry of its term, and
-sends append_entries every `heartbeat_interval_s` (0.1 s) to every follower, and in between
-to a follower only when there is something new for it (entries, or a read round).
+leader for a random `election_timeout_s` (0.3 to 0.6 s, drawn from the seeded rng) first asks
+the others whether they would vote for it in the next term (pre-vote, Raft thesis §9.6, as
+etcd/raft's PreVote): a node grants a pre-vote when the term asked is not below its own, the
+asker's log is at least as up to date as its own, and it has not heard from a leader within
+the shortest election timeout (0.3 s; a leader never grants one): "leader stickiness". A
+pre-vote changes neither the voter's term nor its vote, so it stores and syncs nothing; a
+refusal carries the voter's term, which a pre-candidate behind it adopts. Only with a
+majority of pre-votes does the node become a candidate of the next term, vote for itself
+and ask the others for votes; a node grants one vote per term, and only to a candidate whose
+log is at least as up to date as its own (last term, then last index). So a node cut off by
+a partition asks in vain without raising its term, and when the partition heals it follows
+the leader instead of deposing it with a higher term. With a majority of votes the candidate
+leads: it appends a no-op entry of its term, and sends append_entries every
+`heartbeat_interval_s` (0.1 s) to every follower, and in between to a follower only when
+there is something new for it (entries, or a read round). A leader that heard from no
+majority, itself counted, for the shortest election timeout steps down (check-quorum, thesis
+§6.2, as etcd/raft's CheckQuorum): a "check-quorum" timer every 0.3 s counts the followers
+that answered an append_entries of its term since the last check (for the first check, the
+votes that elected it). A leader cut off in a minority thus stops within 0.3 to 0.6 s and
+answers what it held (below); requests that reach it after that hear error 11 at once.
 
 A client request at the leader: a write or cas is appended to the log in memory and persisted
 without a sync; a "replicate" timer (`replicate_delay_s`, 2 ms, armed once for all requests
@@ -54,7 +72,8 @@ an earlier life's forward is recognised and dropped, never relayed to another cl
 A leader that loses leadership answers its pending writes with error 13 (crash: indefinite,
 the entry may still commit) and its pending reads with error 11.
 
-Reads are linearizable by read index (Raft thesis §6.4), never by lease: the leader notes the
+Reads are linearizable by read index (Raft thesis §6.4), never by lease (check-quorum makes a
+leader step down, but only a heartbeat round shows it still leads now): the leader notes the
 read's index (its commit index, or its no-op's index while that is uncommitted, so it never
 answers before an entry of its own term committed), starts a heartbeat round for all reads
 waiting (one round per replicate tick, however many reads), and answers when a majority of its
@@ -70,6 +89,7 @@ on each client numbering its requests upward with one outstanding, as PROTOCOL.m
 Storage (`Boot.durable`, written through `persist`; each step writes only what changed):
     term        the current term                       synced before any message of the step
     vote        the node voted for in `term`, or null   synced before request_vote_ok
+                (pre-votes change neither: nothing is stored for them)
     log/<i>     entry i as [term, command]; command null (no-op), {"f": "write", "key", "value",
                 "client"} or {"f": "cas", "key", "from", "to", "create", "client"}
     last_index  the log's end: log/<i> above it are leftovers of a truncation, ignored at boot
@@ -84,7 +104,10 @@ The machine is `core.Raft` (tunables from `Boot.params`: `election_timeout_s` as
 `heartbeat_interval_s`, `replicate_delay_s`, `batch_max`, `pipeline_max`,
 `forward_timeout_s`); `core.Raft.status()` is what `chaos_status` answers: role, term,
 commit_index, leader, last_index. Every change of role, term or known leader, and the state at
-init, is logged as `raft_role{role, term, leader}`: the election-safety check reads those.
+init, is logged as `raft_role{role, term, leader}`: the election-safety check reads those (a
+node asking for pre-votes is a follower that knows no leader). Asking for pre-votes is logged
+as `raft_pre_vote{term}` (the term asked for), a check-quorum step-down as
+`raft_check_quorum_lost{term, heard_from}`.
 `kv.KvStore` is the replicated map. `core.Raft` is lin-kv's subclass of `core.RaftCore`,
 which is generic over the state machine it replicates (node/services/log replicates
 Maelstrom's kafka logs with it; core.py's docstring says what a subclass defines).
@@ -93,6 +116,7 @@ Bugs:
     stale-read    every node (leader, follower, deposed leader) answers reads at once from
                   the map it applied, without a read-index round: a node cut off by a
                   partition serves old values (partition-heal sees non-linearizable reads).
+                  Check-quorum does not shorten that: a leader it deposes still answers.
     no-fsync      nothing is ever fsynced: log entries, acknowledgements, term and vote are
                   written to memory only; a follower acknowledges entries it can lose and a
                   leader counts itself for them. A killed node comes back with what it last
@@ -103,25 +127,35 @@ Bugs:
                   voted before (a candidate, even a leader, votes for a rival of its term), and
                   never stores its vote, so a restarted node votes again: two candidates of
                   one term both win (the election-safety check sees two leaders in one term).
-                  It takes two candidates of one term, i.e. election timers firing closer
-                  together than a message's delay: rare on a fast network, common on a slow one
-                  (leader-kill's 20 to 150 ms links).
-    no-log-check  votes are granted without the election restriction (§5.4.1): a candidate
+                  It takes two candidates of one term, i.e. two nodes whose pre-votes both
+                  succeed before either's request_vote reaches the other (a node asking for
+                  pre-votes that hears a request_vote of the next term votes instead of
+                  standing): rare on a fast network, common on a slow one (leader-kill's 20 to
+                  150 ms links).
+    no-log-check  votes and pre-votes are granted without the election restriction
+                  (§5.4.1), and a node stands as a candidate as soon as its election timer
+                  fires, without asking for pre-votes (a Raft without §9.6): a candidate
                   whose log lacks committed entries (one cut off by a partition, whose term
                   ran ahead meanwhile) can win, and its append_entries then truncate those
                   entries from the others' logs: acknowledged writes vanish and reads go back
                   in time (isolate-node: the isolated node returns with the higher term).
+                  Why without pre-vote too: with it, a cut-off node returns with no higher
+                  term and the leader it then hears repairs its log before any election, so
+                  a stale node never stands while no leader is alive, in any shipped
+                  scenario; the missing check would be there but never seen.
                   (Figure 8's other rule, committing only entries of the current
                   term, is kept: with the no-op entry and whole batches its violation almost
                   never shows, so it would make a canary no run can catch.)
 
 Limits: no log compaction or snapshots (the log and the store grow for the life of the data
 directory; a restarted node replays it all); no membership change (the cluster is `node_ids`
-from init); no pre-vote or check-quorum, so a node rejoining after a partition with a higher
-term deposes the leader, and a leader cut off in a minority keeps accepting writes that time
-out (reads there wait for a round that never confirms, and are dropped after
-`forward_timeout_s`). A forward is relayed once: a node that receives one and is not the
-leader answers error 11.
+from init); no leadership transfer (so no vote may override leader stickiness); no lease
+reads: check-quorum would allow them (thesis §6.4.1) but they trust bounded clock drift,
+which the clock nemesis breaks on purpose. Real votes do not check leader stickiness as
+etcd's do: a candidate exists only after a majority found no live leader. A leader cut off
+in a minority takes writes until its check-quorum deposes it (0.3 to 0.6 s), answering them
+error 13 then. A forward is relayed once: a node that receives one and is not the leader
+answers error 11.
 """
 
 from __future__ import annotations

@@ -8,13 +8,17 @@ comments (§5.3) are the paper's sections. The state a machine keeps:
 
 - persistent (`term`, `voted_for`, `entries`): written through `self.persist` before any
   message that depends on it goes out (a vote, an acknowledgement of entries);
-- volatile on every node (`commit_index`, `applied_index`, `state`, `role`, `leader_id`);
-- volatile on a leader (`next_index`, `match_index`, `acked_round`, `pending`, `reads`, and
-  `relayed`: answers to followers' forwards, sent together at the end of the step);
+- volatile on every node (`commit_index`, `applied_index`, `state`, `role`, `leader_id`,
+  `leader_heard_s`: when we last heard from the leader we follow, and `pre_votes` while we
+  ask for them);
+- volatile on a leader (`next_index`, `match_index`, `acked_round`, `heard_from`: who answered
+  since the last check-quorum, `pending`, `reads`, and `relayed`: answers to followers'
+  forwards, sent together at the end of the step);
 - a follower's `forwards`: client requests it relayed to the leader, awaiting the answer.
 
 Indexes count from 1; `entries[i - 1]` is entry `i`, a `(term, command)` pair, and index 0
-is the empty log's "entry" of term 0.
+is the empty log's "entry" of term 0. Pre-vote and check-quorum are the Raft thesis's (§9.6,
+§6.2), as etcd/raft's `PreVote` and `CheckQuorum`, always on.
 
 What a service adds to the core (a subclass, as `Raft` below):
 - `make_state()`: the replicated state machine, a `StateMachine`: `apply(command, *, index)`
@@ -31,7 +35,7 @@ What a service adds to the core (a subclass, as `Raft` below):
 
     m = Raft(Boot("n1", random.Random(1), durable={"term": 2, "vote": "n1"}))
     m.step(Init(("n1", "n2", "n3")), now_s=0.0)   # a follower of term 2, election timer set
-    m.step(Tick("election"), now_s=0.5)           # candidate of term 3: request_vote to n2, n3
+    m.step(Tick("election"), now_s=0.5)           # still term 2: pre_vote (for 3) to n2, n3
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ BUGS = {
     "acknowledged before they are durable, and a killed node forgets them",
     DOUBLE_VOTE: "a node grants its vote to every candidate of its current term, whatever it "
     "voted before, and forgets its vote on restart: two leaders in one term",
-    NO_LOG_CHECK: "votes are granted without the election restriction (is the candidate's log "
-    "at least as up to date?): a node that missed committed entries can win and erase them",
+    NO_LOG_CHECK: "votes and pre-votes are granted without the election restriction (is the "
+    "candidate's log at least as up to date?), and nodes stand without asking for pre-votes: "
+    "a node that missed committed entries can win and erase them",
 }
 
 PARAMS: dict[str, Any] = {
@@ -179,11 +184,16 @@ class RaftCore(Machine, Generic[S]):
         self.state: S = self.make_state()
         self.is_started = False
         self.votes: set[str] = set()
+        # Pre-votes for `term + 1` while we ask for them (None: not asking), and when we last
+        # heard from the leader we follow (the lease in which we refuse pre-votes).
+        self.pre_votes: set[str] | None = None
+        self.leader_heard_s = 0.0
         # Leader state, reset by each election won.
         self.next_index: dict[str, int] = {}
         self.match_index: dict[str, int] = {}
         self.acked_round: dict[str, int] = {}
         self.backoff_msg_id: dict[str, int] = {}  # rejections of earlier sends are stale
+        self.heard_from: set[str] = set()  # followers that answered since the last check
         self.term_start_index = 0  # our no-op's index
         self.pending: dict[int, Message] = {}  # log index -> the request it answers
         self.round = 0
@@ -282,6 +292,9 @@ class RaftCore(Machine, Generic[S]):
         if self.role == LEADER:
             self._abdicate()
         self.role, self.leader_id = FOLLOWER, leader
+        self.pre_votes = None
+        if leader is not None:
+            self.leader_heard_s = self.now_s
         if (self.role, self.term, self.leader_id) != before:
             self._log_role()
         self._give_up_forwards()
@@ -302,12 +315,37 @@ class RaftCore(Machine, Generic[S]):
         self._log_role()
         self._reset_election_timer()
 
-    # -- elections (§5.2, §5.4.1) --------------------------------------------------------------
+    # -- elections (§5.2, §5.4.1), with pre-vote (thesis §9.6) -----------------------------------
 
     def tick_election(self) -> None:
+        """No leader heard for an election timeout: ask the others whether they would vote
+        for us in the next term (pre-vote, thesis §9.6) before standing in it. Our term and
+        vote stay as they are, so a node cut off from the majority asks in vain without
+        inflating its term, and returns without deposing the leader. A candidate whose
+        election was split asks again the same way (back to follower, its vote kept)."""
         assert self.role != LEADER, "a leader keeps no election timer"
-        self.role, self.leader_id = CANDIDATE, None
+        before = (self.role, self.term, self.leader_id)
+        self.leader_id = None
         self._give_up_forwards()
+        if self.quorum == 1 or self.bug == NO_LOG_CHECK:
+            # Nobody to ask; or the no-log-check bug's Raft, which has no pre-vote either
+            # (the package docstring says why).
+            self._campaign()
+            return
+        self.role, self.votes, self.pre_votes = FOLLOWER, set(), {self.node_id}
+        if (self.role, self.term, self.leader_id) != before:
+            self._log_role()
+        self.log("info", "raft_pre_vote", term=self.term + 1)
+        self._reset_election_timer()  # no majority in time: ask again
+        for peer in self.other_node_ids():
+            self.send(peer, {"type": "pre_vote", "term": self.term + 1,
+                             "last_log_index": self.last_index,
+                             "last_log_term": self.term_at(self.last_index)})
+
+    def _campaign(self) -> None:
+        """A majority would vote for us: stand as the candidate of the next term (§5.2)."""
+        self.pre_votes = None
+        self.role, self.leader_id = CANDIDATE, None
         self.term += 1
         self.voted_for = self.node_id
         self._save_term()
@@ -325,6 +363,43 @@ class RaftCore(Machine, Generic[S]):
     def is_up_to_date(self, last_log_term: int, last_log_index: int) -> bool:
         """§5.4.1: the candidate's log ends in a later term, or as late and no shorter."""
         return (last_log_term, last_log_index) >= (self.term_at(self.last_index), self.last_index)
+
+    def is_in_lease(self) -> bool:
+        """Whether we lead, or follow a leader we heard from less than the shortest election
+        timeout ago: then no election is due, and we refuse pre-votes (leader stickiness,
+        thesis §9.6). The clock only shortens the lease: once our own election timer fires
+        we follow nobody, whatever the clock says."""
+        if self.role == LEADER:
+            return True
+        return self.leader_id is not None and (
+            self.now_s - self.leader_heard_s < self.election_timeout_s[0])
+
+    def on_pre_vote(self, msg: Message) -> None:
+        """Would we vote for this candidate in `term` (its term plus 1)? Changes nothing
+        here: neither our term (the candidate's is in the future) nor our vote, so nothing
+        is persisted and nothing synced. Granted: the answer carries the term asked for;
+        refused: ours, so that a pre-candidate behind us learns it."""
+        term = field_of(msg, "term", int)
+        up_to_date = self.is_up_to_date(field_of(msg, "last_log_term", int),
+                                        field_of(msg, "last_log_index", int))
+        granted = (
+            term >= self.term
+            and not self.is_in_lease()
+            # The no-log-check bug: whatever the candidate's log lacks, as for votes.
+            and (up_to_date or self.bug == NO_LOG_CHECK)
+        )
+        self.reply(msg, {"type": "pre_vote_ok", "term": term if granted else self.term,
+                         "vote_granted": granted})
+
+    def on_pre_vote_ok(self, msg: Message) -> None:
+        term = field_of(msg, "term", int)
+        if msg["body"].get("vote_granted") is not True:
+            self._step_down_if_newer(msg)  # a refusal carries the voter's term
+            return
+        if self.pre_votes is not None and term == self.term + 1:
+            self.pre_votes.add(msg["src"])
+            if len(self.pre_votes) >= self.quorum:
+                self._campaign()
 
     def on_request_vote(self, msg: Message) -> None:
         self._step_down_if_newer(msg)
@@ -366,6 +441,7 @@ class RaftCore(Machine, Generic[S]):
         self.match_index = {p: 0 for p in peers}
         self.acked_round = {p: 0 for p in peers}
         self.backoff_msg_id = {p: 0 for p in peers}
+        self.heard_from = self.votes - {self.node_id}
         self.round = 0
         # §8: a no-op of our term, so that earlier entries commit (figure 8) and reads can be
         # served once it has (commit_index then covers everything committed before us).
@@ -374,10 +450,28 @@ class RaftCore(Machine, Generic[S]):
         self._save_entries(self.last_index)
         self._replicate(is_heartbeat=True)
         self.set_timer("heartbeat", self.heartbeat_interval_s)
+        self.set_timer("check-quorum", self.election_timeout_s[0])
+
+    def tick_check_quorum(self) -> None:
+        """Check-quorum (thesis §6.2): a leader that heard from no majority (itself counted)
+        within the shortest election timeout steps down, so that a leader cut off in a
+        minority stops taking requests that cannot commit and answers its clients (error 11
+        for reads, 13 for writes) instead of letting them time out. Reads need nothing
+        more: none was ever served on leadership alone (read index waits for a round a
+        majority acknowledged), and those waiting are answered here."""
+        assert self.role == LEADER, self.role
+        if len(self.heard_from) + 1 < self.quorum:
+            self.log("info", "raft_check_quorum_lost", term=self.term,
+                     heard_from=sorted(self.heard_from))
+            self._become_follower(self.term, None)
+            return
+        self.heard_from = set()
+        self.set_timer("check-quorum", self.election_timeout_s[0])
 
     def _abdicate(self) -> None:
         """Leaving leadership: pending requests are answered with what is true of them."""
         self.cancel_timer("heartbeat")
+        self.cancel_timer("check-quorum")
         for read in [*self.reads, *self.reads_waiting]:  # never happened: definite
             self._answer(read.route, error(TEMPORARILY_UNAVAILABLE, "not the leader any more"))
         for index in sorted(self.pending):  # may still commit under the next leader
@@ -481,6 +575,7 @@ class RaftCore(Machine, Generic[S]):
         if (self.role, self.term, self.leader_id) != (FOLLOWER, term, msg["src"]):
             self._become_follower(term, msg["src"])
         else:
+            self.leader_heard_s = self.now_s
             self._reset_election_timer()
         prev = field_of(msg, "prev_log_index", int)
         if prev < 0:
@@ -528,6 +623,7 @@ class RaftCore(Machine, Generic[S]):
         # above 0 is echoed only from an append_entries of the answer's term, so of this
         # leadership (a term has one leader, and a restarted leader leads only later terms).
         self.acked_round[peer] = max(self.acked_round[peer], field_of(msg, "round", int))
+        self.heard_from.add(peer)  # any answer of our term: the check-quorum counts it
         if body.get("success") is True:
             match = field_of(msg, "match_index", int)
             self.match_index[peer] = max(self.match_index[peer], match)
