@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from chaos.cli import UsageProblem, _replayed_latency, build_config
-from chaos.cli import run as run_command
+from chaos.cli import UsageProblem, _replayed_latency
 from chaos.faults import (
     ADMIN_ID,
     BASELINES,
@@ -38,6 +36,7 @@ from node.cluster_services import SERVICE_IDS
 from orchestrator import Run, reproduce_command
 from scenarios.loader import load_scenario
 from scenarios.schema import LATENCY_DISTRIBUTIONS, ScenarioError, parse_scenario
+from tests.chaos.cli_helpers import reproduced, run_config
 
 NODES = ["n1", "n2", "n3"]
 EXEMPT = frozenset({ADMIN_ID, *SERVICE_IDS})  # the proxy's, services' links not faulted
@@ -251,20 +250,7 @@ def test_the_file_says_where(tmp_path: Path) -> None:
 
 
 def config(store: Path, scenario: str = "echo", **options: Any) -> Any:
-    values: dict[str, Any] = {"seed": 7, "time_limit_s": None, "nodes": None, "workload": None,
-                              "service": None, "node_cmd": None, "bug": None, "rate": None,
-                              "concurrency": None}
-    values.update(options)
-    return build_config(scenario, store=store, **values)
-
-
-def reproduced(store: Path, command: str) -> Any:
-    """The config `chaos run` builds from a reproduce command's options."""
-    args = shlex.split(command)[2:]  # past `chaos run`
-    params = dict(run_command.make_context("run", args).params)
-    params.pop("as_json")
-    params["store"] = store
-    return build_config(params.pop("scenario"), **params)
+    return run_config(store, scenario, **options)
 
 
 def test_the_options_set_the_latency_and_the_reproduce_command_carries_it(

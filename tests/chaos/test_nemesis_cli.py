@@ -6,37 +6,22 @@ again exactly. `build_config` is called as `chaos run` calls it; nothing is star
 from __future__ import annotations
 
 import random
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chaos.cli import UsageProblem, _replayed_mix, build_config
-from chaos.cli import run as run_command
+from chaos.cli import UsageProblem, _replayed_mix
 from chaos.nemesis import plan_scenario
 from orchestrator import Run, reproduce_command
+from tests.chaos.cli_helpers import reproduced, run_config
 
 NODE_CMD = f"{sys.executable} tests/maelstrom_nodes/lin_kv_leader.py"
 
 
 def config(store: Path, scenario: str = "lin-kv", **options: Any) -> Any:
-    values: dict[str, Any] = {"seed": 7, "time_limit_s": None, "nodes": None, "workload": None,
-                              "service": None, "node_cmd": NODE_CMD, "bug": None, "rate": None,
-                              "concurrency": None}
-    values.update(options)
-    return build_config(scenario, store=store, **values)
-
-
-def reproduced(store: Path, command: str) -> Any:
-    """The config `chaos run` builds from a reproduce command's options."""
-    args = shlex.split(command)[2:]  # past `chaos run`
-    ctx = run_command.make_context("run", args)
-    params = dict(ctx.params)
-    params.pop("as_json")
-    params["store"] = store
-    return build_config(params.pop("scenario"), **params)
+    return run_config(store, scenario, **{"node_cmd": NODE_CMD, **options})
 
 
 def test_the_mix_replaces_the_timeline_and_the_reproduce_command_carries_it(
