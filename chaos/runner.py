@@ -112,6 +112,10 @@ class RunSpec:
         if self.bug is not None:
             args += ["--bug", self.bug]
         for key, value in self.options:
+            if key == "params":  # ((name, value as JSON), ...)
+                for name, text in value:
+                    args += ["--param", f"{name}={text}"]
+                continue
             flag = OPTION_FLAGS.get(key, f"--{key}")
             if isinstance(value, tuple):
                 text = ",".join(value)

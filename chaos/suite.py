@@ -32,6 +32,8 @@ A suite file (`suites/nightly.toml` is the example; docs/ci.md the guide):
     nemesis_interval_s = 4
     latency_ms = 10                   # Maelstrom's --latency, with latency_dist
     availability = 0.5                # "total", or the fraction that must succeed
+    [options.params]                  # the workload's parameters, as chaos run --param
+    topology = "tree4"
     [[bugs]]                          # a planted bug: its runs must be caught (exit 1)
     service = "raft"                  # optional: the workload's built-in service
     bug = "stale-read"                # or node_cmd = "python3 faulty.py", a faulty program
@@ -75,6 +77,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import re
 import shlex
 import shutil
@@ -116,7 +119,7 @@ SHARDS_MAX = 1_000
 _TOP_KEYS = ("name", "description", "scenarios", "seeds", "time_limit_s", "simulate",
              "run_timeout_s", "budget_s", "workloads", "services", "node_cmds", "options", "bugs")
 _OPTION_KEYS = ("nodes", "rate", "concurrency", "nemesis", "nemesis_interval_s", "latency_ms",
-                "latency_dist", "availability")
+                "latency_dist", "availability", "params")
 _BUG_KEYS = ("service", "bug", "node_cmd", "scenarios", "seeds", "workload", "simulate",
              "expect")
 
@@ -388,6 +391,13 @@ def _options(v: Validator, options: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = v.choice(k, value, LATENCY_DISTRIBUTIONS, what="latency distribution")
         elif key == "availability":
             out[key] = value if value == "total" else v.number(k, value, low=0.0, high=1.0)
+        elif key == "params":  # the workload's parameters, as `chaos run --param`
+            if not isinstance(value, dict):
+                v.fail(k, f"must be a table, not {value!r}",
+                       "write [options.params] with name = value lines, such as topology = "
+                       '"tree4"')
+            out[key] = tuple(sorted((str(name), json.dumps(val, separators=(",", ":")))
+                                    for name, val in value.items()))
         else:  # nemesis
             kinds = _strings(v, k, value)
             for i, kind in enumerate(kinds):
@@ -491,7 +501,9 @@ def build_matrix(suite: Suite) -> list[RunSpec]:
                 latency_ms=suite.options.get("latency_ms"),
                 latency_dist=suite.options.get("latency_dist"),
                 availability=(1.0 if suite.options.get("availability") == "total"
-                              else suite.options.get("availability")))
+                              else suite.options.get("availability")),
+                params={name: json.loads(text)
+                        for name, text in suite.options.get("params", ())})
             if node_cmd is not None:
                 checked.check_stdio_nodes("node_cmds")
         except ScenarioError as e:

@@ -57,8 +57,9 @@ def get_workload(name: str, **params: Any) -> Workload:
     except TypeError:
         accepted = [p for p in inspect.signature(factory).parameters if p != "self"]
         takes = ", ".join(accepted) or "no parameters"
+        unknown = sorted(set(params) - set(accepted)) or sorted(params)  # else: a wrong type
         raise ValueError(
-            f"workload {name!r}: unknown parameter(s) {', '.join(sorted(params))}; it takes {takes}"
+            f"workload {name!r}: unknown parameter(s) {', '.join(unknown)}; it takes {takes}"
         ) from None
 
 

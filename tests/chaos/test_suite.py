@@ -268,12 +268,22 @@ def test_latency_and_availability_options_reach_each_run(tmp_path: Path) -> None
         latency_ms = 20
         latency_dist = "exponential"
         availability = "total"
+        [options.params]
+        keys = 4
     """)
     (run,) = build_matrix(load_suite(path))
     argv = run.argv(tmp_path / "logs")
     flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
     assert (flags["--latency"], flags["--latency-dist"], flags["--availability"]) == (
         "20", "exponential", "total")
+    assert flags["--param"] == "keys=4"
+    bad = write_suite(tmp_path, """
+        scenarios = ["partition-heal"]
+        [options.params]
+        topology = "tree4"
+    """)
+    with pytest.raises(suite_mod.SuiteError, match=re.escape("unknown parameter(s) topology")):
+        build_matrix(load_suite(bad))  # lin-kv has no topology
 
 
 @pytest.mark.parametrize(("options", "complaint"), [
