@@ -7,7 +7,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from chaos.cli import build_config
+import pytest
+
+from chaos.cli import UsageProblem, build_config
 from chaos.cli import run as run_command
 
 
@@ -27,3 +29,12 @@ def reproduced(store: Path, command: str) -> Any:
     params.pop("as_json")
     params["store"] = store
     return build_config(params.pop("scenario"), **params)
+
+
+def refusal(make: Any, store: Path, **options: Any) -> str:
+    """The one line `make(store, **options)` (a test's `config`) is refused with (exit 2)."""
+    with pytest.raises(UsageProblem) as info:
+        make(store, **options)
+    text: str = info.value.format_message()
+    assert "\n" not in text, text
+    return text
