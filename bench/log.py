@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from raft import STEADY_SKIP_S, STEADY_TAIL_S, cpu_in_window, percentile, read_history, run_chaos
-from runprocs import bench_workdir, machine_line, write_figures
+from runprocs import bench_workdir, machine_line, print_cpu, write_figures
 
 FS = ("send", "poll", "commit_offsets", "list_committed_offsets")
 
@@ -115,13 +115,7 @@ def show(r: dict[str, Any]) -> None:
     print(f"  lag send -> first poll: p50 {r['lag_ms_p50']} ms, p99 {r['lag_ms_p99']} ms, "
           f"max {r['lag_ms_max']} ms over {r['lag_count']} messages "
           f"({r['final_only_count']} seen by final polls only)")
-    window_s = r["window_s"]
-    cpu = ", ".join(f"{k} {v:.2f} s ({v / window_s * 100:.0f}%)" for k, v in r["cpu_s"].items())
-    print(f"  CPU in the window (share of one core): {cpu}")
-    total = sum(r["cpu_s"].values())
-    print(f"  all processes {total:.2f} s = {total / window_s:.2f} cores; "
-          f"{total / max(1, r['ok_count']) * 1e6:,.0f} µs CPU per ok operation")
-    print(f"  load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}")
+    print_cpu(r, ok_count=r["ok_count"])
 
 
 def main() -> None:

@@ -43,7 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runprocs import CpuSamples, bench_workdir, machine_line, run_sampled, write_figures
+from runprocs import (
+    CpuSamples,
+    bench_workdir,
+    machine_line,
+    print_cpu,
+    run_sampled,
+    write_figures,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_OPS_S = 1000.0
@@ -235,14 +242,7 @@ def show_throughput(r: dict[str, Any]) -> None:
           f"{r['window_s']:.1f} s ({c['ok']} ok, {c['fail']} fail, {c['info']} info); "
           f"latency p50 {r['latency_ms_p50']:.1f} ms p99 {r['latency_ms_p99']:.1f} ms "
           f"max {r['latency_ms_max']:.0f} ms; exit {r['exit_code']}, valid {r['valid']}")
-    window_s = r["window_s"]
-    cpu = ", ".join(f"{k} {v:.2f} s ({v / window_s * 100:.0f}%)" for k, v in r["cpu_s"].items())
-    print(f"  CPU in the window (share of one core): {cpu}")
-    total = sum(r["cpu_s"].values())
-    print(f"  all processes {total:.2f} s = {total / window_s:.2f} cores; "
-          f"{total / max(1, c['ok']) * 1e6:,.0f} µs CPU per ok operation")
-    lb, la = r["load_before"], r["load_after"]
-    print(f"  load average before {lb[0]:.2f}, after {la[0]:.2f}")
+    print_cpu(r, ok_count=c["ok"])
     verdict = "met" if r["ok_per_s"] >= TARGET_OPS_S else "NOT met"
     print(f"  target {TARGET_OPS_S:,.0f} ok/s: {verdict}")
 

@@ -144,6 +144,17 @@ def run_sampled(argv: list[str], *, cwd: Path, limit_s: float, interval_s: float
                       load_after)
 
 
+def print_cpu(r: dict[str, Any], *, ok_count: int) -> None:
+    """A run's CPU figures (`cpu_s` per process over `window_s`) and the load around it."""
+    window_s = r["window_s"]
+    cpu = ", ".join(f"{k} {v:.2f} s ({v / window_s * 100:.0f}%)" for k, v in r["cpu_s"].items())
+    print(f"  CPU in the window (share of one core): {cpu}")
+    total = sum(r["cpu_s"].values())
+    print(f"  all processes {total:.2f} s = {total / window_s:.2f} cores; "
+          f"{total / max(1, ok_count) * 1e6:,.0f} µs CPU per ok operation")
+    print(f"  load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}")
+
+
 def machine_line() -> str:
     """What the figures below it ran on: cores, Python, the load average before."""
     return (f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
