@@ -195,6 +195,7 @@ PARENT_CHECK_INTERVAL_NS = 500_000_000
 POLL_TIMEOUT_MS_MAX = 100  # how late a stop flag set by a signal handler can be noticed
 ID_CACHE_MAX = 100_000
 LINK_STATS_MAX = 10_000  # distinct links with their own counters; the rest share "other"
+RECEIVED, DELIVERED, LOST = 0, 1, 2  # a link's counters, in its list
 UNIX_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
 CONTROL_SOCKET_NAME = "proxy.sock"  # the control ROUTER's socket file in the run directory
 DATA_SOCKET_NAME = "proxy-data.sock"  # the data ROUTER's
@@ -358,7 +359,8 @@ class Proxy:
 
     def statistics(self) -> ProxyStatistics:
         links = {
-            f"{src}->{dest}": {"received": c[0], "delivered": c[1], "lost": c[2]}
+            f"{src}->{dest}": {"received": c[RECEIVED], "delivered": c[DELIVERED],
+                               "lost": c[LOST]}
             for (src, dest), c in sorted(self._links.items())
         }
         return ProxyStatistics(**self._counts, pending=len(self._pending), links=links)
@@ -544,7 +546,7 @@ class Proxy:
         """A well-formed message enters the fault pipeline: received, then its fate."""
         counts = self._counts
         counts["received"] += 1
-        self._link(src, dst)[0] += 1
+        self._link(src, dst)[RECEIVED] += 1
         fate = network_fate(self.table, src, dst, self.rng, exempt=self._exempt,
                             baseline=self.baseline)
         head = self._head(src_json, dst_json, body)
@@ -553,7 +555,7 @@ class Proxy:
             return
         if not fate.delays_ms:
             counts["dropped"] += 1
-            self._link(src, dst)[2] += 1
+            self._link(src, dst)[LOST] += 1
             self.log.append(f'{{"time":{now - self.epoch_ns},{head}"fate":"dropped"}}\n')
             return
         extra = ',"reordered":true' if fate.reordered else ""
@@ -643,24 +645,12 @@ class Proxy:
                 _log(f"send to {dst!r} failed: {e}")
             self._lose("unroutable", src, dst, head, received_ns, now, extra)
             return
-        self._counts["delivered"] += 1
-        self._link(src, dst)[1] += 1
-        delay_ms = (now - received_ns) / 1e6
-        self.log.append(
-            f'{{"time":{now - self.epoch_ns},{head}"fate":"{fate}","delay_ms":{delay_ms:.3f}'
-            f"{extra}}}\n"
-        )
+        self._outcome("delivered", DELIVERED, fate, src, dst, head, received_ns, now, extra)
 
     def _serve(self, service: str, body: bytes, src: str, dst: str, head: str,
                received_ns: int, now: int, fate: str, extra: str) -> None:
         """Hand a copy to the service `service` (delivered), and route its reply."""
-        self._counts["delivered"] += 1
-        self._link(src, dst)[1] += 1
-        delay_ms = (now - received_ns) / 1e6
-        self.log.append(
-            f'{{"time":{now - self.epoch_ns},{head}"fate":"{fate}","delay_ms":{delay_ms:.3f}'
-            f"{extra}}}\n"
-        )
+        self._outcome("delivered", DELIVERED, fate, src, dst, head, received_ns, now, extra)
         answer = self.services.handle_json(service, body)
         if answer is None:
             return
@@ -674,8 +664,14 @@ class Proxy:
     def _lose(
         self, fate: str, src: str, dst: str, head: str, received_ns: int, now: int, extra: str
     ) -> None:
-        self._counts[fate] += 1
-        self._link(src, dst)[2] += 1
+        self._outcome(fate, LOST, fate, src, dst, head, received_ns, now, extra)
+
+    def _outcome(self, counter: str, slot: int, fate: str, src: str, dst: str, head: str,
+                 received_ns: int, now: int, extra: str) -> None:
+        """Count a copy's one outcome (`counter`, and the link's `slot`: DELIVERED or LOST)
+        and log its `messages.jsonl` line."""
+        self._counts[counter] += 1
+        self._link(src, dst)[slot] += 1
         delay_ms = (now - received_ns) / 1e6
         self.log.append(
             f'{{"time":{now - self.epoch_ns},{head}"fate":"{fate}","delay_ms":{delay_ms:.3f}'
