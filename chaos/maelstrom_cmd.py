@@ -74,21 +74,14 @@ class Machinery(NamedTuple):
     fail_usage: Callable[[str], NoReturn]
 
 
-_machinery: list[Machinery] = []
-
-
 def make_maelstrom_group(machinery: Machinery) -> click.Group:
-    """The `maelstrom` command group, running tests with `machinery`."""
-    _machinery[:] = [machinery]
-    return maelstrom_group
+    """The `maelstrom` command group, whose tests run with `machinery` (the context's obj)."""
+    return click.Group(
+        "maelstrom", commands=[test_command], context_settings={"obj": machinery},
+        help="Maelstrom's command line: `chaos maelstrom test` takes `maelstrom test`'s options.")
 
 
-@click.group("maelstrom")
-def maelstrom_group() -> None:
-    """Maelstrom's command line: `chaos maelstrom test` takes `maelstrom test`'s options."""
-
-
-@maelstrom_group.command("test", context_settings={"ignore_unknown_options": False})
+@click.command("test")
 @click.option("-w", "--workload", default="lin-kv", show_default=True, help="Workload to run.")
 @click.option("--bin", "bin_path", default=None, metavar="FILE",
               help="The program to run as each node (arguments after --).")
@@ -128,14 +121,16 @@ def maelstrom_group() -> None:
               show_default=True, help="Root of the run store.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def test_command(workload: str, bin_path: str | None, node_count: int, time_limit_s: float,
-                 rate: float, concurrency: str, nemesis: str | None,
+@click.pass_obj
+def test_command(machinery: Machinery, workload: str, bin_path: str | None,
+                 node_count: int, time_limit_s: float, rate: float, concurrency: str,
+                 nemesis: str | None,
                  nemesis_interval_s: float | None, latency_ms: float | None,
                  latency_dist: str | None, availability: str | None, log_stderr: bool,
                  log_net_send: bool, log_net_recv: bool, seed: int | None, store: Path,
                  as_json: bool, args: tuple[str, ...], **workload_parameters: Any) -> None:
     """Run a Maelstrom test: `maelstrom test`'s options, `chaos run`'s judgement."""
-    build_config, execute_run, fail_usage = _machinery[0]
+    build_config, execute_run, fail_usage = machinery
     params = {PARAMETERS[name]: value for name, value in workload_parameters.items()
               if value is not None}
     if "consistency_models" in params:
